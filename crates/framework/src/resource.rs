@@ -1,0 +1,113 @@
+//! The traits a provider, its resources and data sources implement. Modelled on
+//! terraform-plugin-framework: resources declare a schema and implement CRUD; everything
+//! protocol-shaped (planning, timeouts, cancellation, wire values) is the framework's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use clara_tfplugin::Value;
+
+use crate::diag::{AttrPath, Diagnostics};
+use crate::schema::Schema;
+
+/// Per-operation defaults for the `timeouts` block the framework adds to a resource.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeoutDefaults {
+    pub create: Duration,
+    pub read: Duration,
+    pub update: Duration,
+    pub delete: Duration,
+}
+
+impl TimeoutDefaults {
+    pub const fn minutes(create: u64, read: u64, update: u64, delete: u64) -> Self {
+        TimeoutDefaults {
+            create: Duration::from_secs(create * 60),
+            read: Duration::from_secs(read * 60),
+            update: Duration::from_secs(update * 60),
+            delete: Duration::from_secs(delete * 60),
+        }
+    }
+}
+
+/// Inputs of create and update.
+pub struct ApplyRequest {
+    /// Null on create.
+    pub prior: Value,
+    /// What the plan promised: known values must come back unchanged.
+    pub planned: Value,
+    /// The configuration, including write-only values absent from `planned`.
+    pub config: Value,
+    pub private: Vec<u8>,
+}
+
+/// The plan as the engine left it, for a resource to refine with checks that need the API.
+pub struct PlanRequest<'a> {
+    pub prior: &'a Value,
+    pub config: &'a Value,
+    pub planned: &'a mut Value,
+    pub requires_replace: &'a mut Vec<AttrPath>,
+}
+
+#[async_trait]
+pub trait Resource<C: Send + Sync + 'static>: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    /// Some(..) adds a `timeouts` block with these defaults.
+    fn timeouts(&self) -> Option<TimeoutDefaults> {
+        None
+    }
+    /// Cross-attribute checks that need no API (values may be unknown: skip those).
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+    /// Plan-time checks and adjustments that need the API; runs after the generic engine.
+    async fn modify_plan(&self, _client: &C, _req: PlanRequest<'_>, _diags: &mut Diagnostics) {}
+    /// Creates the remote object. On failure after the object exists, return its state
+    /// anyway (with errors in `diags`) so Terraform records it, tainted, and nothing is lost.
+    async fn create(&self, client: &C, req: &ApplyRequest, diags: &mut Diagnostics) -> Value;
+    /// Refreshes state; `Value::Null` means the object is gone.
+    async fn read(&self, client: &C, state: &Value, diags: &mut Diagnostics) -> Value;
+    async fn update(&self, client: &C, req: &ApplyRequest, diags: &mut Diagnostics) -> Value;
+    async fn delete(&self, client: &C, state: &Value, diags: &mut Diagnostics);
+    /// Builds a minimal state from an import id; Terraform calls `read` next.
+    async fn import(&self, _client: &C, _id: &str, diags: &mut Diagnostics) -> Value {
+        diags.error(
+            "Import not supported",
+            format!("{} cannot be imported.", self.type_name()),
+        );
+        Value::Null
+    }
+    /// Rewrites raw JSON state written by an older schema version.
+    fn upgrade_state(
+        &self,
+        _from_version: i64,
+        state: serde_json::Value,
+        _diags: &mut Diagnostics,
+    ) -> serde_json::Value {
+        state
+    }
+}
+
+#[async_trait]
+pub trait DataSource<C: Send + Sync + 'static>: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+    async fn read(&self, client: &C, config: &Value, diags: &mut Diagnostics) -> Value;
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// What `configure` builds and every resource receives: API clients and defaults.
+    type Client: Send + Sync + 'static;
+    fn schema(&self) -> Schema;
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+    async fn configure(
+        &self,
+        config: &Value,
+        terraform_version: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Self::Client>;
+    fn resources(&self) -> Vec<Arc<dyn Resource<Self::Client>>>;
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<Self::Client>>>;
+}

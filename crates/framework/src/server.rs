@@ -1,0 +1,627 @@
+//! The tfplugin5 gRPC service, implemented once for any `Provider`: decodes wire values,
+//! dispatches to resources, runs the plan engine, enforces timeouts and Stop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use clara_tfplugin::pb::tfplugin5 as pb;
+use clara_tfplugin::{Type, Value};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::diag::{AttrPath, Diagnostics};
+use crate::plan::{plan, validate_config};
+use crate::resource::{ApplyRequest, DataSource, PlanRequest, Provider, Resource, TimeoutDefaults};
+use crate::schema::{Attribute, Block, NestedBlock, Schema};
+use crate::validators;
+use crate::wire;
+
+type Res<C> = Arc<dyn Resource<C>>;
+type Ds<C> = Arc<dyn DataSource<C>>;
+
+struct ResourceEntry<C> {
+    resource: Res<C>,
+    schema: Schema,
+    ty: Type,
+}
+
+struct DataSourceEntry<C> {
+    data_source: Ds<C>,
+    schema: Schema,
+    ty: Type,
+}
+
+pub struct ProviderServer<P: Provider> {
+    provider: P,
+    provider_schema: Schema,
+    resources: HashMap<&'static str, ResourceEntry<P::Client>>,
+    data_sources: HashMap<&'static str, DataSourceEntry<P::Client>>,
+    client: RwLock<Option<Arc<P::Client>>>,
+    /// Cancelled by the Stop RPC; a fresh token replaces it so a long-lived (debug) process
+    /// can serve later walks.
+    stop: RwLock<CancellationToken>,
+}
+
+impl<P: Provider> ProviderServer<P> {
+    pub fn new(provider: P) -> Self {
+        let provider_schema = provider.schema();
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|r| {
+                let mut schema = r.schema();
+                if let Some(t) = r.timeouts() {
+                    schema.block.blocks.push(timeouts_block(t));
+                }
+                let ty = schema.block.object_type();
+                (
+                    r.type_name(),
+                    ResourceEntry {
+                        resource: r,
+                        schema,
+                        ty,
+                    },
+                )
+            })
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|d| {
+                let schema = d.schema();
+                let ty = schema.block.object_type();
+                (
+                    d.type_name(),
+                    DataSourceEntry {
+                        data_source: d,
+                        schema,
+                        ty,
+                    },
+                )
+            })
+            .collect();
+        ProviderServer {
+            provider,
+            provider_schema,
+            resources,
+            data_sources,
+            client: RwLock::new(None),
+            stop: RwLock::new(CancellationToken::new()),
+        }
+    }
+
+    fn resource(&self, type_name: &str) -> Result<&ResourceEntry<P::Client>, Status> {
+        self.resources
+            .get(type_name)
+            .ok_or_else(|| Status::not_found(format!("unknown resource type {type_name}")))
+    }
+
+    fn data_source(&self, type_name: &str) -> Result<&DataSourceEntry<P::Client>, Status> {
+        self.data_sources
+            .get(type_name)
+            .ok_or_else(|| Status::not_found(format!("unknown data source {type_name}")))
+    }
+
+    fn client(&self, diags: &mut Diagnostics) -> Option<Arc<P::Client>> {
+        let c = self.client.read().expect("client lock").clone();
+        if c.is_none() {
+            diags.error(
+                "Provider not configured",
+                "The clara provider was not configured before this operation; check the provider block for errors above.",
+            );
+        }
+        c
+    }
+
+    /// Runs one provider operation under its timeout and the Stop signal. Dropping the
+    /// future on either is what cancels in-flight HTTP calls and waits.
+    async fn guarded<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        diags: &mut Diagnostics,
+        fut: impl Future<Output = T>,
+    ) -> Option<T> {
+        let stop = self.stop.read().expect("stop lock").clone();
+        tokio::select! {
+            out = fut => Some(out),
+            _ = stop.cancelled() => {
+                diags.error(format!("{what} interrupted"), "Terraform asked the provider to stop; the operation was abandoned. Re-run apply to converge.");
+                None
+            }
+            _ = tokio::time::sleep(limit) => {
+                diags.error(format!("{what} timed out"), format!("The operation did not finish within {}. Raise it in the resource's timeouts block, or re-run apply: the provider resumes by adopting what already exists.", humanize(limit)));
+                None
+            }
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
+fn timeouts_block(t: TimeoutDefaults) -> NestedBlock {
+    let attr = |name: &str, d: Duration| {
+        Attribute::string(name)
+            .optional()
+            .validate(validators::Duration)
+            .describe(format!(
+                "How long to wait for {name} (default {}), e.g. \"30m\" or \"1h\".",
+                humanize(d)
+            ))
+    };
+    NestedBlock::single(
+        "timeouts",
+        Block::new("Per-operation time limits, as Go durations.")
+            .attribute(attr("create", t.create))
+            .attribute(attr("read", t.read))
+            .attribute(attr("update", t.update))
+            .attribute(attr("delete", t.delete)),
+    )
+}
+
+fn timeout_for(state: &Value, op: &str, default: Duration) -> Duration {
+    state
+        .get("timeouts")
+        .get(op)
+        .as_str()
+        .and_then(|s| validators::parse_duration(s).ok())
+        .unwrap_or(default)
+}
+
+/// Framework-owned parts of a new state: write-only values never stored, and the
+/// `timeouts` block carried over as configured.
+fn finish_state(block: &Block, mut state: Value, carry_from: &Value) -> Value {
+    if let Some(obj) = state.as_object_mut() {
+        for a in block.attributes.iter().filter(|a| a.write_only) {
+            obj.insert(a.name.clone(), Value::Null);
+        }
+        if block.find_block("timeouts").is_some() {
+            obj.insert("timeouts".into(), carry_from.get("timeouts").clone());
+        }
+    }
+    state
+}
+
+fn diag_response(diags: Diagnostics) -> Vec<pb::Diagnostic> {
+    wire::diagnostics(diags)
+}
+
+#[tonic::async_trait]
+impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
+    async fn get_schema(
+        &self,
+        _req: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(wire::schema(&self.provider_schema)),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(n, e)| (n.to_string(), wire::schema(&e.schema)))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(n, e)| (n.to_string(), wire::schema(&e.schema)))
+                .collect(),
+            server_capabilities: Some(pb::ServerCapabilities {
+                plan_destroy: false,
+                get_provider_schema_optional: true,
+                move_resource_state: false,
+                generate_resource_config: false,
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _req: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn prepare_provider_config(
+        &self,
+        req: Request<pb::prepare_provider_config::Request>,
+    ) -> Result<Response<pb::prepare_provider_config::Response>, Status> {
+        let req = req.into_inner();
+        let mut diags = Diagnostics::new();
+        let config = wire::decode(
+            req.config.as_ref(),
+            &self.provider_schema.block.object_type(),
+            &mut diags,
+        );
+        if !diags.has_errors() {
+            validate_config(
+                &self.provider_schema.block,
+                &config,
+                &AttrPath::default(),
+                &mut diags,
+            );
+            self.provider.validate(&config, &mut diags);
+        }
+        Ok(Response::new(pb::prepare_provider_config::Response {
+            prepared_config: req.config,
+            diagnostics: diag_response(diags),
+        }))
+    }
+
+    async fn configure(
+        &self,
+        req: Request<pb::configure::Request>,
+    ) -> Result<Response<pb::configure::Response>, Status> {
+        let req = req.into_inner();
+        let mut diags = Diagnostics::new();
+        let config = wire::decode(
+            req.config.as_ref(),
+            &self.provider_schema.block.object_type(),
+            &mut diags,
+        );
+        if !diags.has_errors() {
+            if let Some(client) = self
+                .provider
+                .configure(&config, &req.terraform_version, &mut diags)
+                .await
+            {
+                *self.client.write().expect("client lock") = Some(Arc::new(client));
+            }
+        }
+        *self.stop.write().expect("stop lock") = CancellationToken::new();
+        Ok(Response::new(pb::configure::Response {
+            diagnostics: diag_response(diags),
+        }))
+    }
+
+    async fn validate_resource_type_config(
+        &self,
+        req: Request<pb::validate_resource_type_config::Request>,
+    ) -> Result<Response<pb::validate_resource_type_config::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
+        if !diags.has_errors() {
+            validate_config(
+                &entry.schema.block,
+                &config,
+                &AttrPath::default(),
+                &mut diags,
+            );
+            entry.resource.validate(&config, &mut diags);
+        }
+        Ok(Response::new(pb::validate_resource_type_config::Response {
+            diagnostics: diag_response(diags),
+        }))
+    }
+
+    async fn validate_data_source_config(
+        &self,
+        req: Request<pb::validate_data_source_config::Request>,
+    ) -> Result<Response<pb::validate_data_source_config::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.data_source(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
+        if !diags.has_errors() {
+            validate_config(
+                &entry.schema.block,
+                &config,
+                &AttrPath::default(),
+                &mut diags,
+            );
+            entry.data_source.validate(&config, &mut diags);
+        }
+        Ok(Response::new(pb::validate_data_source_config::Response {
+            diagnostics: diag_response(diags),
+        }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<pb::upgrade_resource_state::Request>,
+    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let raw = req.raw_state.map(|r| r.json).unwrap_or_default();
+        let mut upgraded = None;
+        match serde_json::from_slice::<serde_json::Value>(&raw) {
+            Err(e) => diags.error(
+                "Unreadable state",
+                format!(
+                    "The stored state of this {} is not valid JSON: {e}",
+                    req.type_name
+                ),
+            ),
+            Ok(json) => {
+                let json = if req.version < entry.schema.version {
+                    entry.resource.upgrade_state(req.version, json, &mut diags)
+                } else {
+                    json
+                };
+                match Value::from_json(&json, &entry.ty) {
+                    Ok(v) => upgraded = Some(wire::encode(&v, &entry.ty)),
+                    Err(e) => diags.error("State does not match schema", e.to_string()),
+                }
+            }
+        }
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state: upgraded,
+            diagnostics: diag_response(diags),
+        }))
+    }
+
+    async fn read_resource(
+        &self,
+        req: Request<pb::read_resource::Request>,
+    ) -> Result<Response<pb::read_resource::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let current = wire::decode(req.current_state.as_ref(), &entry.ty, &mut diags);
+        let mut new_state = current.clone();
+        if !diags.has_errors() && !current.is_null() {
+            if let Some(client) = self.client(&mut diags) {
+                let limit = timeout_for(
+                    &current,
+                    "read",
+                    entry
+                        .resource
+                        .timeouts()
+                        .map(|t| t.read)
+                        .unwrap_or(Duration::from_secs(300)),
+                );
+                let mut op_diags = Diagnostics::new();
+                let read = self
+                    .guarded(
+                        "Read",
+                        limit,
+                        &mut diags,
+                        entry.resource.read(&client, &current, &mut op_diags),
+                    )
+                    .await;
+                diags.extend(op_diags);
+                if let Some(state) = read {
+                    new_state = if state.is_null() {
+                        Value::Null
+                    } else {
+                        finish_state(&entry.schema.block, state, &current)
+                    };
+                }
+            }
+        }
+        Ok(Response::new(pb::read_resource::Response {
+            new_state: Some(wire::encode(&new_state, &entry.ty)),
+            diagnostics: diag_response(diags),
+            private: req.private,
+            ..Default::default()
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        req: Request<pb::plan_resource_change::Request>,
+    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let prior = wire::decode(req.prior_state.as_ref(), &entry.ty, &mut diags);
+        let proposed = wire::decode(req.proposed_new_state.as_ref(), &entry.ty, &mut diags);
+        let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
+        if diags.has_errors() {
+            return Ok(Response::new(pb::plan_resource_change::Response {
+                diagnostics: diag_response(diags),
+                ..Default::default()
+            }));
+        }
+        let mut change = plan(&entry.schema.block, &prior, &proposed, &config);
+        if !change.planned.is_null() {
+            validate_config(
+                &entry.schema.block,
+                &config,
+                &AttrPath::default(),
+                &mut diags,
+            );
+            entry.resource.validate(&config, &mut diags);
+            if !diags.has_errors() {
+                if let Some(client) = self.client(&mut diags) {
+                    let plan_req = PlanRequest {
+                        prior: &prior,
+                        config: &config,
+                        planned: &mut change.planned,
+                        requires_replace: &mut change.requires_replace,
+                    };
+                    let mut op_diags = Diagnostics::new();
+                    self.guarded(
+                        "Plan",
+                        Duration::from_secs(300),
+                        &mut diags,
+                        entry.resource.modify_plan(&client, plan_req, &mut op_diags),
+                    )
+                    .await;
+                    diags.extend(op_diags);
+                }
+            }
+        }
+        change.requires_replace.dedup();
+        Ok(Response::new(pb::plan_resource_change::Response {
+            planned_state: Some(wire::encode(&change.planned, &entry.ty)),
+            requires_replace: change
+                .requires_replace
+                .iter()
+                .map(wire::attribute_path)
+                .collect(),
+            planned_private: req.prior_private,
+            diagnostics: diag_response(diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        req: Request<pb::apply_resource_change::Request>,
+    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let prior = wire::decode(req.prior_state.as_ref(), &entry.ty, &mut diags);
+        let planned = wire::decode(req.planned_state.as_ref(), &entry.ty, &mut diags);
+        let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
+        let mut new_state = prior.clone();
+        let defaults = entry
+            .resource
+            .timeouts()
+            .unwrap_or(TimeoutDefaults::minutes(30, 5, 30, 30));
+        if !diags.has_errors() {
+            if let Some(client) = self.client(&mut diags) {
+                let apply = ApplyRequest {
+                    prior: prior.clone(),
+                    planned: planned.clone(),
+                    config,
+                    private: req.planned_private.clone(),
+                };
+                let mut op_diags = Diagnostics::new();
+                let r = &entry.resource;
+                if planned.is_null() {
+                    let limit = timeout_for(&prior, "delete", defaults.delete);
+                    if self
+                        .guarded(
+                            "Delete",
+                            limit,
+                            &mut diags,
+                            r.delete(&client, &prior, &mut op_diags),
+                        )
+                        .await
+                        .is_some()
+                        && !op_diags.has_errors()
+                    {
+                        new_state = Value::Null;
+                    }
+                } else if prior.is_null() {
+                    let limit = timeout_for(&planned, "create", defaults.create);
+                    if let Some(state) = self
+                        .guarded(
+                            "Create",
+                            limit,
+                            &mut diags,
+                            r.create(&client, &apply, &mut op_diags),
+                        )
+                        .await
+                    {
+                        new_state = if state.is_null() {
+                            Value::Null
+                        } else {
+                            finish_state(&entry.schema.block, state, &planned)
+                        };
+                    }
+                } else {
+                    let limit = timeout_for(&planned, "update", defaults.update);
+                    if let Some(state) = self
+                        .guarded(
+                            "Update",
+                            limit,
+                            &mut diags,
+                            r.update(&client, &apply, &mut op_diags),
+                        )
+                        .await
+                    {
+                        new_state = finish_state(&entry.schema.block, state, &planned);
+                    }
+                }
+                diags.extend(op_diags);
+            }
+        }
+        Ok(Response::new(pb::apply_resource_change::Response {
+            new_state: Some(wire::encode(&new_state, &entry.ty)),
+            private: req.planned_private,
+            diagnostics: diag_response(diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        req: Request<pb::import_resource_state::Request>,
+    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let mut imported = Vec::new();
+        if let Some(client) = self.client(&mut diags) {
+            let mut op_diags = Diagnostics::new();
+            let state = self
+                .guarded(
+                    "Import",
+                    Duration::from_secs(300),
+                    &mut diags,
+                    entry.resource.import(&client, &req.id, &mut op_diags),
+                )
+                .await;
+            let failed = op_diags.has_errors();
+            diags.extend(op_diags);
+            if let Some(state) = state.filter(|s| !s.is_null() && !failed) {
+                imported.push(pb::import_resource_state::ImportedResource {
+                    type_name: req.type_name.clone(),
+                    state: Some(wire::encode(&state, &entry.ty)),
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(Response::new(pb::import_resource_state::Response {
+            imported_resources: imported,
+            diagnostics: diag_response(diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        req: Request<pb::read_data_source::Request>,
+    ) -> Result<Response<pb::read_data_source::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.data_source(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
+        let mut state = Value::Null;
+        if !diags.has_errors() {
+            if let Some(client) = self.client(&mut diags) {
+                let mut op_diags = Diagnostics::new();
+                let read = entry.data_source.read(&client, &config, &mut op_diags);
+                if let Some(v) = self
+                    .guarded("Read", Duration::from_secs(300), &mut diags, read)
+                    .await
+                {
+                    state = v;
+                }
+                diags.extend(op_diags);
+            }
+        }
+        Ok(Response::new(pb::read_data_source::Response {
+            state: Some(wire::encode(&state, &entry.ty)),
+            diagnostics: diag_response(diags),
+            ..Default::default()
+        }))
+    }
+
+    async fn stop(
+        &self,
+        _req: Request<pb::stop::Request>,
+    ) -> Result<Response<pb::stop::Response>, Status> {
+        tracing::info!("Terraform asked the provider to stop: cancelling in-flight operations");
+        self.stop.read().expect("stop lock").cancel();
+        Ok(Response::new(pb::stop::Response {
+            error: String::new(),
+        }))
+    }
+}
