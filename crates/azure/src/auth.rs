@@ -1,0 +1,447 @@
+//! Entra ID sign-in following the azurerm provider's conventions.
+//!
+//! Precedence (as hashicorp/go-azure-sdk `NewAuthorizer`): client certificate →
+//! client secret → OIDC (token or token file) → managed identity → Azure CLI.
+//! A method is chosen when its settings are present (secret) or it is enabled
+//! (`use_oidc`, `use_msi`, `use_cli`); the first chosen method wins and later ones
+//! are not tried. All token requests go through the shared reqwest client, so
+//! extra trusted roots (SSL_CERT_FILE) apply to sign-in too.
+
+mod assertion;
+mod imds;
+mod refreshing;
+
+use std::sync::Arc;
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::TokenCredential;
+use azure_core::http::{ClientOptions, Transport};
+use azure_identity::{
+    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredential,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
+use url::Url;
+
+pub use refreshing::{ForceRefresh, RefreshingCredential};
+
+use crate::secret::Secret;
+
+/// Sign-in settings. The provider fills these from its configuration and the
+/// `ARM_*` environment variables; this crate reads no environment itself
+/// (except where `azure_identity` does, e.g. for App Service managed identity).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    /// PKCS#12 certificate. Not supported yet: setting it is an error rather
+    /// than silently falling through to another method.
+    pub client_certificate_path: Option<String>,
+    pub client_certificate_password: Option<Secret>,
+    pub use_cli: bool,
+    pub use_msi: bool,
+    /// IMDS-style endpoint; `None` lets `azure_identity` pick (IMDS / App Service).
+    pub msi_endpoint: Option<String>,
+    pub use_oidc: bool,
+    pub oidc_token: Option<Secret>,
+    pub oidc_token_file_path: Option<String>,
+    /// Entra ID authority, default `https://login.microsoftonline.com`. Must be
+    /// https and have no path: `azure_identity` posts to `{host}/{tenant}/oauth2/v2.0/token`.
+    pub authority_host: Option<Url>,
+}
+
+impl Default for AuthSettings {
+    /// azurerm defaults: only the Azure CLI is enabled.
+    fn default() -> Self {
+        Self {
+            tenant_id: None,
+            client_id: None,
+            client_secret: None,
+            client_certificate_path: None,
+            client_certificate_password: None,
+            use_cli: true,
+            use_msi: false,
+            msi_endpoint: None,
+            use_oidc: false,
+            oidc_token: None,
+            oidc_token_file_path: None,
+            authority_host: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{method} authentication needs {}", describe_missing(missing))]
+    MissingSettings {
+        method: &'static str,
+        missing: Vec<&'static str>,
+    },
+    #[error("invalid {setting}: {reason}")]
+    InvalidSetting {
+        setting: &'static str,
+        reason: String,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(
+        "no Azure authentication method is configured{}. Set client_id, client_secret and tenant_id \
+         (ARM_CLIENT_ID, ARM_CLIENT_SECRET, ARM_TENANT_ID), or enable use_oidc, use_msi or use_cli",
+        describe_notes(notes)
+    )]
+    NoMethod { notes: Vec<String> },
+    #[error("cannot set up {method} authentication: {source}")]
+    Identity {
+        method: &'static str,
+        source: azure_core::Error,
+    },
+}
+
+fn env_name(setting: &str) -> &'static str {
+    match setting {
+        "tenant_id" => "ARM_TENANT_ID",
+        "client_id" => "ARM_CLIENT_ID",
+        "client_secret" => "ARM_CLIENT_SECRET",
+        "oidc_token" => "ARM_OIDC_TOKEN",
+        "oidc_token_file_path" => "ARM_OIDC_TOKEN_FILE_PATH",
+        "msi_endpoint" => "ARM_MSI_ENDPOINT",
+        "authority_host" => "ARM_AUTHORITY_HOST",
+        _ => "",
+    }
+}
+
+fn describe_missing(missing: &[&'static str]) -> String {
+    let names: Vec<String> = missing
+        .iter()
+        .map(|m| match env_name(m) {
+            "" => m.to_string(),
+            env => format!("{m} ({env})"),
+        })
+        .collect();
+    format!(
+        "{}, which {} not set",
+        names.join(" and "),
+        if names.len() == 1 { "is" } else { "are" }
+    )
+}
+
+fn describe_notes(notes: &[String]) -> String {
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn non_empty_secret(v: &Option<Secret>) -> Option<&Secret> {
+    v.as_ref().filter(|s| !s.is_empty())
+}
+
+/// Tenant and client id, or an error naming whichever is missing.
+fn tenant_and_client(
+    s: &AuthSettings,
+    method: &'static str,
+) -> Result<(String, String), AuthError> {
+    match (non_empty(&s.tenant_id), non_empty(&s.client_id)) {
+        (Some(t), Some(c)) => Ok((t.to_owned(), c.to_owned())),
+        (t, c) => {
+            let mut missing = Vec::new();
+            if t.is_none() {
+                missing.push("tenant_id");
+            }
+            if c.is_none() {
+                missing.push("client_id");
+            }
+            Err(AuthError::MissingSettings { method, missing })
+        }
+    }
+}
+
+fn validate_authority(authority: &Option<Url>) -> Result<(), AuthError> {
+    let Some(url) = authority else { return Ok(()) };
+    let invalid = |reason: &str| AuthError::InvalidSetting {
+        setting: "authority_host",
+        reason: format!("{url}: {reason}"),
+    };
+    if url.scheme() != "https" {
+        return Err(invalid("must use https"));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err(invalid(
+            "must be a bare https://host[:port] (the tenant path is added)",
+        ));
+    }
+    Ok(())
+}
+
+/// `azure_identity` pipeline options: our reqwest client as transport (so
+/// SSL_CERT_FILE roots and our User-Agent apply) and the custom authority.
+fn client_options(http: &reqwest::Client, authority: &Option<Url>) -> ClientOptions {
+    let mut options = ClientOptions {
+        transport: Some(Transport::new(Arc::new(http.clone()))),
+        ..ClientOptions::default()
+    };
+    if let Some(url) = authority {
+        let mut custom = CustomConfiguration::default();
+        custom.authority_host = url.as_str().trim_end_matches('/').to_owned();
+        options.cloud = Some(Arc::new(CloudConfiguration::Custom(custom)));
+    }
+    options
+}
+
+fn wrap(
+    method: &'static str,
+    factory: impl Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync + 'static,
+) -> Result<Arc<dyn TokenCredential>, AuthError> {
+    let credential = RefreshingCredential::new(method, factory)
+        .map_err(|source| AuthError::Identity { method, source })?;
+    tracing::info!(method, "Azure authentication method selected");
+    Ok(credential)
+}
+
+/// Chooses and builds the credential for `settings`. The result caches tokens,
+/// refreshes them before expiry, and honours [`ForceRefresh`].
+pub async fn credential(
+    settings: &AuthSettings,
+    http: &reqwest::Client,
+) -> Result<Arc<dyn TokenCredential>, AuthError> {
+    validate_authority(&settings.authority_host)?;
+    let authority = settings.authority_host.clone();
+    let http = http.clone();
+
+    if non_empty(&settings.client_certificate_path).is_some() {
+        return Err(AuthError::Unsupported(
+            "client certificate authentication (client_certificate_path) is not supported yet; \
+             use a client secret or OIDC instead"
+                .into(),
+        ));
+    }
+
+    if let Some(secret) = non_empty_secret(&settings.client_secret) {
+        let (tenant, client) = tenant_and_client(settings, "client secret")?;
+        let secret = secret.clone();
+        return wrap("client secret", move || {
+            let options = ClientSecretCredentialOptions {
+                client_options: client_options(&http, &authority),
+            };
+            let secret = azure_core::credentials::Secret::new(secret.expose().to_owned());
+            Ok(
+                ClientSecretCredential::new(&tenant, client.clone(), secret, Some(options))?
+                    as Arc<dyn TokenCredential>,
+            )
+        });
+    }
+
+    let mut notes = Vec::new();
+    if settings.use_oidc {
+        let token = non_empty_secret(&settings.oidc_token).cloned();
+        let file = non_empty(&settings.oidc_token_file_path).map(str::to_owned);
+        if token.is_some() || file.is_some() {
+            let (tenant, client) = tenant_and_client(settings, "OIDC")?;
+            if let Some(token) = token {
+                return wrap("OIDC token", move || {
+                    let options = ClientAssertionCredentialOptions {
+                        client_options: client_options(&http, &authority),
+                    };
+                    Ok(ClientAssertionCredential::new(
+                        tenant.clone(),
+                        client.clone(),
+                        assertion::StaticAssertion(token.clone()),
+                        Some(options),
+                    )? as Arc<dyn TokenCredential>)
+                });
+            }
+            let file = file.expect("checked above");
+            if !std::path::Path::new(&file).is_file() {
+                return Err(AuthError::InvalidSetting {
+                    setting: "oidc_token_file_path",
+                    reason: format!("{file} is not a readable file"),
+                });
+            }
+            return wrap("OIDC token file", move || {
+                let mut options = WorkloadIdentityCredentialOptions::default();
+                options.credential_options.client_options = client_options(&http, &authority);
+                options.tenant_id = Some(tenant.clone());
+                options.client_id = Some(client.clone());
+                options.token_file_path = Some(file.clone().into());
+                Ok(WorkloadIdentityCredential::new(Some(options))? as Arc<dyn TokenCredential>)
+            });
+        }
+        notes.push("use_oidc is set but neither oidc_token (ARM_OIDC_TOKEN) nor oidc_token_file_path (ARM_OIDC_TOKEN_FILE_PATH) is".to_owned());
+    }
+
+    if settings.use_msi {
+        // azurerm passes client_id to select a user-assigned identity.
+        let client_id = non_empty(&settings.client_id).map(str::to_owned);
+        if let Some(endpoint) = non_empty(&settings.msi_endpoint) {
+            let endpoint = Url::parse(endpoint).map_err(|e| AuthError::InvalidSetting {
+                setting: "msi_endpoint",
+                reason: format!("{endpoint}: {e}"),
+            })?;
+            return wrap("managed identity", move || {
+                Ok(Arc::new(imds::ImdsCredential {
+                    endpoint: endpoint.clone(),
+                    client_id: client_id.clone(),
+                    http: http.clone(),
+                }) as Arc<dyn TokenCredential>)
+            });
+        }
+        return wrap("managed identity", move || {
+            let options = ManagedIdentityCredentialOptions {
+                client_options: client_options(&http, &None),
+                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+            };
+            Ok(ManagedIdentityCredential::new(Some(options))? as Arc<dyn TokenCredential>)
+        });
+    }
+
+    if settings.use_cli {
+        if !notes.is_empty() {
+            tracing::warn!("{}; falling back to the Azure CLI", notes.join("; "));
+        }
+        let tenant = non_empty(&settings.tenant_id).map(str::to_owned);
+        return wrap("Azure CLI", move || {
+            let options = AzureCliCredentialOptions {
+                tenant_id: tenant.clone(),
+                ..Default::default()
+            };
+            Ok(AzureCliCredential::new(Some(options))? as Arc<dyn TokenCredential>)
+        });
+    }
+
+    Err(AuthError::NoMethod { notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http() -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    fn none() -> AuthSettings {
+        AuthSettings {
+            use_cli: false,
+            ..AuthSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn secret_without_ids_names_missing_settings() {
+        let s = AuthSettings {
+            client_secret: Some("x".into()),
+            ..none()
+        };
+        let err = credential(&s, &http()).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "client secret authentication needs tenant_id (ARM_TENANT_ID) and client_id (ARM_CLIENT_ID), which are not set"
+        );
+    }
+
+    #[tokio::test]
+    async fn oidc_without_client_id() {
+        let s = AuthSettings {
+            use_oidc: true,
+            oidc_token: Some("jwt".into()),
+            tenant_id: Some("t".into()),
+            ..none()
+        };
+        let err = credential(&s, &http()).await.unwrap_err().to_string();
+        assert!(
+            err.contains("OIDC authentication needs client_id (ARM_CLIENT_ID), which is not set"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_enabled_explains_options() {
+        let s = AuthSettings {
+            use_oidc: true,
+            ..none()
+        };
+        let err = credential(&s, &http()).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with("no Azure authentication method is configured (use_oidc is set"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn precedence_secret_over_oidc_msi_cli() {
+        let s = AuthSettings {
+            tenant_id: Some("00000000-0000-0000-0000-000000000001".into()),
+            client_id: Some("c".into()),
+            client_secret: Some("s".into()),
+            use_oidc: true,
+            oidc_token: Some("jwt".into()),
+            use_msi: true,
+            ..AuthSettings::default()
+        };
+        let cred = credential(&s, &http()).await.unwrap();
+        assert!(format!("{cred:?}").contains("client secret"), "{cred:?}");
+
+        let s = AuthSettings {
+            client_secret: None,
+            ..s
+        };
+        let cred = credential(&s, &http()).await.unwrap();
+        assert!(format!("{cred:?}").contains("OIDC token"), "{cred:?}");
+
+        let s = AuthSettings {
+            use_oidc: false,
+            ..s
+        };
+        let cred = credential(&s, &http()).await.unwrap();
+        assert!(format!("{cred:?}").contains("managed identity"), "{cred:?}");
+
+        let s = AuthSettings {
+            use_msi: false,
+            ..s
+        };
+        let cred = credential(&s, &http()).await.unwrap();
+        assert!(format!("{cred:?}").contains("Azure CLI"), "{cred:?}");
+    }
+
+    #[tokio::test]
+    async fn authority_must_be_bare_https() {
+        for bad in ["http://login.example", "https://login.example/prefix"] {
+            let s = AuthSettings {
+                authority_host: Some(Url::parse(bad).unwrap()),
+                ..AuthSettings::default()
+            };
+            let err = credential(&s, &http()).await.unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    AuthError::InvalidSetting {
+                        setting: "authority_host",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_debug_redacts_secrets() {
+        let s = AuthSettings {
+            client_secret: Some("topsecret".into()),
+            oidc_token: Some("jwt-value".into()),
+            ..AuthSettings::default()
+        };
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("topsecret") && !dbg.contains("jwt-value"),
+            "{dbg}"
+        );
+    }
+}
