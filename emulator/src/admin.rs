@@ -1,0 +1,181 @@
+//! Admin API under `/_emulator/` (no auth, never faulted, not in the request log).
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::arm::error::ArmError;
+use crate::faults::{FaultConfig, FaultEngine};
+use crate::log::redact;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/_emulator/health", get(health))
+        .route("/_emulator/state", get(state))
+        .route("/_emulator/requests", get(requests))
+        .route("/_emulator/faults", get(get_faults).put(put_faults))
+        .route("/_emulator/reset", post(reset))
+        .route("/_emulator/advance", post(advance))
+        .route("/_emulator/stats", get(stats))
+}
+
+async fn health(State(app): State<AppState>) -> Response {
+    axum::Json(json!({
+        "status": "ok",
+        "base_url": app.base_url,
+        "tenant_id": app.config.tenant_id,
+        "subscription_id": app.config.subscription_id,
+    }))
+    .into_response()
+}
+
+/// All resources (rendered as ARM would return them, plus internal fields), operations and
+/// the workspaces; secrets redacted, tokens omitted.
+async fn state(State(app): State<AppState>) -> Response {
+    let (computes, operations) = app.store.read(|d| {
+        let computes: Vec<Value> = d
+            .computes
+            .iter()
+            .map(|(key, c)| {
+                let mut spec = c.spec_body();
+                redact(&mut spec);
+                json!({ "key": key, "resource": c.render(&app), "request": spec, "pending_op": c.pending_op })
+            })
+            .collect();
+        let operations: Vec<Value> = d.operations.values().map(|o| json!(o)).collect();
+        (computes, operations)
+    });
+    let workspaces: Vec<Value> = app
+        .config
+        .workspaces
+        .iter()
+        .map(|w| crate::arm::workspace::render(&app, w))
+        .collect();
+    axum::Json(json!({ "workspaces": workspaces, "computes": computes, "operations": operations }))
+        .into_response()
+}
+
+/// The request log as a JSON array; optional filters `?op=`, `?method=`.
+async fn requests(
+    State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let entries: Vec<Value> = app
+        .log
+        .entries()
+        .into_iter()
+        .filter(|e| q.get("op").is_none_or(|op| e["op"] == json!(op)))
+        .filter(|e| {
+            q.get("method").is_none_or(|m| {
+                e["method"]
+                    .as_str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(m))
+            })
+        })
+        .collect();
+    axum::Json(Value::Array(entries)).into_response()
+}
+
+async fn get_faults(State(app): State<AppState>) -> Response {
+    let faults = app.faults();
+    let mut cfg = faults.config().clone();
+    cfg.next = faults.pending_scripts();
+    axum::Json(json!(cfg)).into_response()
+}
+
+/// Replaces the fault configuration (and re-seeds the RNG).
+async fn put_faults(State(app): State<AppState>, body: Bytes) -> Response {
+    let parsed = serde_json::from_slice::<FaultConfig>(&body).map_err(|e| e.to_string());
+    let engine = parsed.and_then(|cfg| FaultEngine::new(cfg, app.config.seed));
+    match engine {
+        Ok(engine) => {
+            let cfg = engine.config().clone();
+            *app.faults() = engine;
+            axum::Json(json!(cfg)).into_response()
+        }
+        Err(e) => {
+            ArmError::bad_request(format!("Invalid fault configuration: {e}")).into_response()
+        }
+    }
+}
+
+/// Clears resources, operations, the request log and the rate-limit counters. Tokens and the
+/// fault configuration are kept.
+async fn reset(State(app): State<AppState>) -> Response {
+    app.store.reset();
+    app.log.clear();
+    app.rate_limits.reset();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Completes every in-progress operation now (as if `lro_delay_ms` had elapsed).
+async fn advance(State(app): State<AppState>) -> Response {
+    let completed = app.store.write(|d| {
+        let now = crate::util::now_ms();
+        let pending: Vec<String> = d
+            .operations
+            .values()
+            .filter(|o| o.status == crate::arm::lro::OpStatus::InProgress)
+            .map(|o| o.id.clone())
+            .collect();
+        for id in &pending {
+            if let Some(op) = d.operations.get_mut(id) {
+                op.deadline_ms = op.deadline_ms.min(now);
+            }
+        }
+        crate::arm::lro::advance(d, now);
+        pending
+    });
+    axum::Json(json!({ "completed": completed })).into_response()
+}
+
+/// Aggregates of the request log (`reads`/`writes` count ARM requests only).
+async fn stats(State(app): State<AppState>) -> Response {
+    let entries = app.log.entries();
+    let mut by_op: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_op_status: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut reads, mut writes) = (0u64, 0u64);
+    for e in &entries {
+        let op = e["op"].as_str().unwrap_or("unknown").to_string();
+        let status = match &e["status"] {
+            Value::Null => "dropped".to_string(),
+            s => s.to_string(),
+        };
+        *by_op.entry(op.clone()).or_default() += 1;
+        *by_op_status
+            .entry(op)
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+        if let Some(f) = e["fault"].as_str() {
+            *faults.entry(f.to_string()).or_default() += 1;
+        }
+        if e["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/subscriptions/"))
+        {
+            match e["method"].as_str() {
+                Some("GET" | "HEAD") => reads += 1,
+                Some(_) => writes += 1,
+                None => {}
+            }
+        }
+    }
+    axum::Json(json!({
+        "total": entries.len(),
+        "reads": reads,
+        "writes": writes,
+        "by_op": by_op,
+        "by_op_status": by_op_status,
+        "faults": faults,
+    }))
+    .into_response()
+}

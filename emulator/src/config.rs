@@ -1,0 +1,104 @@
+//! Emulator configuration (JSON file, every field optional).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultConfig;
+
+pub const DEFAULT_TENANT_ID: &str = "00000000-0000-0000-0000-0000000000aa";
+pub const DEFAULT_CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
+pub const DEFAULT_CLIENT_SECRET: &str = "emulator-client-secret-do-not-log";
+pub const DEFAULT_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000001";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub subscription_id: String,
+    pub workspaces: Vec<WorkspaceConfig>,
+    /// How long a long-running operation reports `InProgress`.
+    pub lro_delay_ms: u64,
+    /// `expires_in` of issued tokens (seconds); tokens are rejected after it.
+    pub token_expires_in_s: u64,
+    pub faults: FaultConfig,
+    /// Default seed of the fault RNG when `faults.seed` is absent.
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    pub resource_group: String,
+    pub name: String,
+    #[serde(default = "default_location")]
+    pub location: String,
+}
+
+fn default_location() -> String {
+    "eastus".to_string()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tenant_id: DEFAULT_TENANT_ID.into(),
+            client_id: DEFAULT_CLIENT_ID.into(),
+            client_secret: DEFAULT_CLIENT_SECRET.into(),
+            subscription_id: DEFAULT_SUBSCRIPTION_ID.into(),
+            workspaces: vec![WorkspaceConfig {
+                resource_group: "rg-clara".into(),
+                name: "clara-ws".into(),
+                location: default_location(),
+            }],
+            lro_delay_ms: 300,
+            token_expires_in_s: 3599,
+            faults: FaultConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let cfg: Config =
+            serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.workspaces.is_empty() {
+            return Err("config: at least one workspace is required".into());
+        }
+        self.faults
+            .check()
+            .map_err(|e| format!("config.faults: {e}"))
+    }
+
+    /// Looks a workspace up case-insensitively (ARM names are case-insensitive).
+    pub fn workspace(&self, resource_group: &str, name: &str) -> Option<&WorkspaceConfig> {
+        self.workspaces.iter().find(|w| {
+            w.resource_group.eq_ignore_ascii_case(resource_group)
+                && w.name.eq_ignore_ascii_case(name)
+        })
+    }
+
+    pub fn has_resource_group(&self, resource_group: &str) -> bool {
+        self.workspaces
+            .iter()
+            .any(|w| w.resource_group.eq_ignore_ascii_case(resource_group))
+    }
+
+    /// Locations served: those of the configured workspaces (normalized).
+    pub fn serves_location(&self, location: &str) -> bool {
+        let loc = crate::util::normalize_location(location);
+        self.workspaces
+            .iter()
+            .any(|w| crate::util::normalize_location(&w.location) == loc)
+    }
+}
