@@ -1,0 +1,110 @@
+//! Azure ML lookups shared by several resources: the workspace and its region's VM sizes.
+
+use serde::Deserialize;
+
+use clara_framework::Diagnostics;
+
+use crate::client::ClaraClient;
+use crate::ids::WorkspaceId;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmSize {
+    pub name: String,
+    #[serde(default)]
+    pub family: String,
+    #[serde(rename = "vCPUs", default)]
+    pub vcpus: i64,
+    #[serde(default)]
+    pub gpus: i64,
+    #[serde(rename = "memoryGB", default)]
+    pub memory_gb: f64,
+    #[serde(default)]
+    pub low_priority_capable: bool,
+    #[serde(rename = "estimatedVMPrices", default)]
+    pub estimated_vm_prices: Option<VmPrices>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmPrices {
+    #[serde(default)]
+    pub billing_currency: String,
+    #[serde(default)]
+    pub values: Vec<VmPrice>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmPrice {
+    pub retail_price: f64,
+    pub os_type: String,
+    pub vm_tier: String,
+}
+
+impl VmSize {
+    /// Linux hourly price for a tier ("Standard" for dedicated, "LowPriority").
+    pub fn hourly_price(&self, tier: &str) -> Option<f64> {
+        self.estimated_vm_prices
+            .as_ref()?
+            .values
+            .iter()
+            .find(|p| p.os_type == "Linux" && p.vm_tier == tier)
+            .map(|p| p.retail_price)
+    }
+}
+
+/// The workspace's region.
+pub async fn workspace_location(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    match client.arm.get_json(&ws.to_string()).await {
+        Ok(Some(body)) => body
+            .get("location")
+            .and_then(|l| l.as_str())
+            .map(str::to_string),
+        Ok(None) => {
+            diags.error(
+                "Workspace not found",
+                format!(
+                    "Azure ML workspace {ws} does not exist or is not visible to this identity."
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            diags.error("Cannot read the Azure ML workspace", e.to_string());
+            None
+        }
+    }
+}
+
+pub async fn vm_sizes(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+    location: &str,
+    diags: &mut Diagnostics,
+) -> Option<Vec<VmSize>> {
+    let path = format!("{}/vmSizes", ws.location_path(location));
+    match client.arm.get_json(&path).await {
+        Ok(Some(body)) => match serde_json::from_value::<Vec<VmSize>>(
+            body.get("value").cloned().unwrap_or_default(),
+        ) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                diags.error("Unexpected VM size list", e.to_string());
+                None
+            }
+        },
+        Ok(None) => Some(Vec::new()),
+        Err(e) => {
+            diags.error(
+                "Cannot list VM sizes",
+                format!("Listing VM sizes in {location}: {e}"),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! One file per data source.
+pub mod azureml_vm_sizes;

@@ -1,0 +1,274 @@
+//! The `clara` provider block: Azure sign-in (azurerm conventions), the default workspace,
+//! endpoint overrides and NGC credentials.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clara_azure::Secret;
+use clara_azure::arm::{ArmClient, ArmOptions, RetryPolicy};
+use clara_azure::auth::AuthSettings;
+use clara_framework::validators::Matches;
+use clara_framework::{
+    Attribute, Block, DataSource, Diagnostics, NestedBlock, Provider, Resource, Schema, Value,
+    async_trait,
+};
+
+use crate::client::{ClaraClient, NgcSettings};
+use crate::ids::WorkspaceId;
+use crate::{data_sources, resources};
+
+pub const API_VERSION: &str = "2025-12-01";
+const DEFAULT_RESOURCE_MANAGER: &str = "https://management.azure.com";
+
+#[derive(Default)]
+pub struct ClaraProvider;
+
+/// A string setting from the provider block, else the first set environment variable.
+fn setting(config: &Value, name: &str, env: &[&str]) -> Option<String> {
+    config
+        .get(name)
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| env.iter().find_map(|k| std::env::var(k).ok()))
+        .filter(|s| !s.is_empty())
+}
+
+fn flag(config: &Value, name: &str, env: &str, default: bool) -> bool {
+    config
+        .get(name)
+        .as_bool()
+        .or_else(|| {
+            std::env::var(env)
+                .ok()
+                .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        })
+        .unwrap_or(default)
+}
+
+/// Retry/poll tuning from the environment, for fast local emulators; Azure's own
+/// `Retry-After` still wins when it asks for longer.
+fn retry_policy() -> RetryPolicy {
+    let ms = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
+    let mut p = RetryPolicy::default();
+    if let Some(d) = ms("CLARA_ARM_RETRY_BASE_MS") {
+        p.base_delay = d;
+    }
+    if let Some(d) = ms("CLARA_ARM_POLL_MIN_MS") {
+        p.poll_min = d;
+    }
+    p
+}
+
+#[async_trait]
+impl Provider for ClaraProvider {
+    type Client = ClaraClient;
+
+    fn schema(&self) -> Schema {
+        let uuid = || {
+            Matches::new(
+                "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+                "must be a UUID",
+            )
+        };
+        let https = || Matches::new("https://.+", "must be an https:// URL");
+        Schema::new(
+            0,
+            Block::new(
+                "Runs NVIDIA Clara fine-tuning pipelines on Azure Machine Learning. Sign-in follows the `azurerm` provider's \
+                 conventions and `ARM_*` environment variables.",
+            )
+            .attribute(Attribute::string("subscription_id").optional().validate(uuid()).describe("Azure subscription id. Env: `ARM_SUBSCRIPTION_ID`."))
+            .attribute(Attribute::string("tenant_id").optional().validate(uuid()).describe("Microsoft Entra tenant id. Env: `ARM_TENANT_ID`."))
+            .attribute(Attribute::string("client_id").optional().describe("Client (application) id of a service principal or user-assigned identity. Env: `ARM_CLIENT_ID`."))
+            .attribute(
+                Attribute::string("client_secret")
+                    .optional()
+                    .sensitive()
+                    .describe("Client secret of the service principal. Env: `ARM_CLIENT_SECRET`. Never stored in state."),
+            )
+            .attribute(Attribute::bool("use_cli").optional().describe("Sign in with the Azure CLI's account (default when nothing else is set). Env: `ARM_USE_CLI`."))
+            .attribute(Attribute::bool("use_msi").optional().describe("Sign in with a managed identity. Env: `ARM_USE_MSI`."))
+            .attribute(Attribute::string("msi_endpoint").optional().describe("Managed identity endpoint override. Env: `ARM_MSI_ENDPOINT`."))
+            .attribute(Attribute::bool("use_oidc").optional().describe("Sign in with an OIDC / workload identity federation token. Env: `ARM_USE_OIDC`."))
+            .attribute(Attribute::string("oidc_token").optional().sensitive().describe("OIDC token to exchange. Env: `ARM_OIDC_TOKEN`."))
+            .attribute(Attribute::string("oidc_token_file_path").optional().describe("File holding the OIDC token. Env: `ARM_OIDC_TOKEN_FILE_PATH`, `AZURE_FEDERATED_TOKEN_FILE`."))
+            .attribute(
+                Attribute::string("resource_manager_endpoint")
+                    .optional()
+                    .validate(https())
+                    .describe("Azure Resource Manager endpoint, for sovereign clouds or a local emulator. Default `https://management.azure.com`. Env: `ARM_RESOURCE_MANAGER_ENDPOINT`."),
+            )
+            .attribute(
+                Attribute::string("authority_host")
+                    .optional()
+                    .validate(https())
+                    .describe("Microsoft Entra authority host. Default `https://login.microsoftonline.com`. Env: `ARM_AUTHORITY_HOST`, `AZURE_AUTHORITY_HOST`."),
+            )
+            .attribute(Attribute::string("resource_group_name").optional().describe("Resource group of the default Azure ML workspace. Env: `CLARA_RESOURCE_GROUP_NAME`."))
+            .attribute(
+                Attribute::string("workspace_name")
+                    .optional()
+                    .validate(Matches::new("[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}", "must be 3-33 letters, digits, '-' or '_', starting with a letter or digit"))
+                    .describe("Default Azure ML workspace for every resource without `workspace_id`. Env: `CLARA_WORKSPACE_NAME`."),
+            )
+            .block(
+                NestedBlock::list(
+                    "ngc",
+                    Block::new("NVIDIA NGC catalog access, used by `ngc_asset`.")
+                        .attribute(Attribute::string("api_key").optional().sensitive().describe("NGC API key (legacy or `nvapi-`). Env: `NGC_CLI_API_KEY`, `NGC_API_KEY`. Public assets need none."))
+                        .attribute(Attribute::string("org").optional().describe("NGC org. Env: `NGC_CLI_ORG`."))
+                        .attribute(Attribute::string("team").optional().describe("NGC team. Env: `NGC_CLI_TEAM`."))
+                        .attribute(Attribute::string("endpoint").optional().validate(https()).describe("NGC API endpoint override. Env: `NGC_API_ENDPOINT`.")),
+                )
+                .max_items(1),
+            ),
+        )
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        let ws = config.get("workspace_name");
+        let rg = config.get("resource_group_name");
+        if ws.is_null() != rg.is_null() && !ws.is_unknown() && !rg.is_unknown() {
+            let missing = if ws.is_null() {
+                "workspace_name"
+            } else {
+                "resource_group_name"
+            };
+            diags.attr_error(
+                clara_framework::AttrPath::root(missing),
+                "Incomplete default workspace",
+                "Set both resource_group_name and workspace_name, or neither (and give each resource a workspace_id).",
+            );
+        }
+    }
+
+    async fn configure(
+        &self,
+        config: &Value,
+        terraform_version: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<ClaraClient> {
+        tracing::debug!(terraform_version, "configuring provider");
+        let subscription_id = setting(config, "subscription_id", &["ARM_SUBSCRIPTION_ID"]);
+        let endpoint = setting(
+            config,
+            "resource_manager_endpoint",
+            &["ARM_RESOURCE_MANAGER_ENDPOINT"],
+        )
+        .unwrap_or_else(|| DEFAULT_RESOURCE_MANAGER.to_string());
+        let endpoint = match url::Url::parse(&endpoint) {
+            Ok(u) => u,
+            Err(e) => {
+                diags.attr_error(
+                    clara_framework::AttrPath::root("resource_manager_endpoint"),
+                    "Invalid endpoint",
+                    e.to_string(),
+                );
+                return None;
+            }
+        };
+        let authority_host = match setting(
+            config,
+            "authority_host",
+            &["ARM_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"],
+        )
+        .map(|s| url::Url::parse(&s))
+        {
+            Some(Err(e)) => {
+                diags.attr_error(
+                    clara_framework::AttrPath::root("authority_host"),
+                    "Invalid authority host",
+                    e.to_string(),
+                );
+                return None;
+            }
+            Some(Ok(u)) => Some(u),
+            None => None,
+        };
+        let auth = AuthSettings {
+            tenant_id: setting(config, "tenant_id", &["ARM_TENANT_ID"]),
+            client_id: setting(config, "client_id", &["ARM_CLIENT_ID"]),
+            client_secret: setting(config, "client_secret", &["ARM_CLIENT_SECRET"])
+                .map(Secret::new),
+            use_cli: flag(config, "use_cli", "ARM_USE_CLI", true),
+            use_msi: flag(config, "use_msi", "ARM_USE_MSI", false),
+            msi_endpoint: setting(config, "msi_endpoint", &["ARM_MSI_ENDPOINT"]),
+            use_oidc: flag(config, "use_oidc", "ARM_USE_OIDC", false),
+            oidc_token: setting(config, "oidc_token", &["ARM_OIDC_TOKEN"]).map(Secret::new),
+            oidc_token_file_path: setting(
+                config,
+                "oidc_token_file_path",
+                &["ARM_OIDC_TOKEN_FILE_PATH", "AZURE_FEDERATED_TOKEN_FILE"],
+            ),
+            authority_host,
+            ..Default::default()
+        };
+        let default_workspace = match (
+            setting(
+                config,
+                "resource_group_name",
+                &["CLARA_RESOURCE_GROUP_NAME"],
+            ),
+            setting(config, "workspace_name", &["CLARA_WORKSPACE_NAME"]),
+            subscription_id,
+        ) {
+            (Some(resource_group), Some(name), Some(subscription_id)) => Some(WorkspaceId {
+                subscription_id,
+                resource_group,
+                name,
+            }),
+            _ => None,
+        };
+        let ngc_block = config
+            .get("ngc")
+            .as_elements()
+            .and_then(|e| e.first())
+            .cloned()
+            .unwrap_or_default();
+        let ngc = NgcSettings {
+            api_key: setting(&ngc_block, "api_key", &["NGC_CLI_API_KEY", "NGC_API_KEY"])
+                .map(Secret::new),
+            org: setting(&ngc_block, "org", &["NGC_CLI_ORG"]),
+            team: setting(&ngc_block, "team", &["NGC_CLI_TEAM"]),
+            endpoint: setting(&ngc_block, "endpoint", &["NGC_API_ENDPOINT"]),
+        };
+        let http = match clara_azure::http::build_http_client(
+            &clara_azure::http::HttpClientOptions::from_env(),
+        ) {
+            Ok(h) => h,
+            Err(e) => {
+                diags.error("Cannot set up HTTPS", e.to_string());
+                return None;
+            }
+        };
+        let credential = match clara_azure::auth::credential(&auth, &http).await {
+            Ok(c) => c,
+            Err(e) => {
+                diags.error("Azure sign-in is not configured", e.to_string());
+                return None;
+            }
+        };
+        let mut options = ArmOptions::new(endpoint, API_VERSION, credential, http);
+        options.retry = retry_policy();
+        let arm = ArmClient::new(options);
+        Some(ClaraClient {
+            arm: Arc::new(arm),
+            default_workspace,
+            ngc,
+            cancel: Default::default(),
+        })
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource<ClaraClient>>> {
+        vec![Arc::new(resources::azureml_gpu_cluster::GpuCluster)]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<ClaraClient>>> {
+        vec![Arc::new(data_sources::azureml_vm_sizes::VmSizes)]
+    }
+}

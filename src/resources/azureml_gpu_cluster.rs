@@ -1,0 +1,760 @@
+//! `azureml_gpu_cluster`: an Azure ML AmlCompute cluster of GPU nodes.
+//!
+//! Only scale settings, description and tags change in place (what Azure allows on an
+//! existing AmlCompute); everything else replaces the cluster. Create adopts a cluster of
+//! the same name and shape left by an interrupted apply instead of failing or duplicating.
+
+use std::collections::BTreeMap;
+
+use clara_framework::model::{decode, encode};
+use clara_framework::validators::{IntBetween, Length, Matches, OneOf};
+use clara_framework::{
+    ApplyRequest, AttrPath, Attribute, Block, Diagnostics, NestedBlock, PlanRequest, Resource,
+    Schema, TimeoutDefaults, Value, async_trait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::azureml::{VmSize, vm_sizes, workspace_location};
+use crate::client::ClaraClient;
+use crate::ids::{ChildId, WorkspaceId};
+use crate::iso8601;
+
+pub struct GpuCluster;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Cluster {
+    id: Option<String>,
+    name: String,
+    workspace_id: Option<String>,
+    location: Option<String>,
+    vm_size: String,
+    vm_priority: Option<String>,
+    min_nodes: Option<i64>,
+    max_nodes: i64,
+    idle_seconds_before_scaledown: Option<i64>,
+    admin_username: Option<String>,
+    admin_ssh_public_key: Option<String>,
+    admin_password: Option<String>,
+    admin_password_version: Option<i64>,
+    remote_login_port_public_access: Option<String>,
+    subnet_id: Option<String>,
+    node_public_ip_enabled: Option<bool>,
+    identity: Option<Identity>,
+    description: Option<String>,
+    tags: Option<BTreeMap<String, String>>,
+    gpus_per_node: Option<i64>,
+    provisioning_state: Option<String>,
+    allocation_state: Option<String>,
+    current_node_count: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct Identity {
+    #[serde(rename = "type")]
+    kind: String,
+    identity_ids: Option<Vec<String>>,
+    principal_id: Option<String>,
+    tenant_id: Option<String>,
+}
+
+const NAME_RULE: &str = "must start with a letter, end with a letter or digit, and contain only letters, digits and '-'";
+const IDENTITY_TYPES: &[&str] = &[
+    "SystemAssigned",
+    "UserAssigned",
+    "SystemAssigned, UserAssigned",
+];
+
+#[async_trait]
+impl Resource<ClaraClient> for GpuCluster {
+    fn type_name(&self) -> &'static str {
+        "azureml_gpu_cluster"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            0,
+            Block::new("An Azure Machine Learning compute cluster (AmlCompute) of GPU nodes that scales between `min_nodes` and `max_nodes`.")
+                .attribute(Attribute::string("id").computed().use_state_for_unknown().describe("Azure Resource Manager id of the cluster."))
+                .attribute(
+                    Attribute::string("name")
+                        .required()
+                        .requires_replace()
+                        .validate(Length(3, 32))
+                        .validate(Matches::new("[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]", NAME_RULE))
+                        .describe("Cluster name, 3-32 characters, unique in the workspace."),
+                )
+                .attribute(
+                    Attribute::string("workspace_id")
+                        .optional()
+                        .computed()
+                        .requires_replace()
+                        .use_state_for_unknown()
+                        .describe("ARM id of the Azure ML workspace. Defaults to the provider's workspace."),
+                )
+                .attribute(
+                    Attribute::string("location")
+                        .optional()
+                        .computed()
+                        .requires_replace()
+                        .use_state_for_unknown()
+                        .describe("Azure region of the cluster. Defaults to the workspace's region."),
+                )
+                .attribute(
+                    Attribute::string("vm_size")
+                        .required()
+                        .requires_replace()
+                        .describe("VM size of every node; must be a GPU size offered in the region (see the `azureml_vm_sizes` data source), e.g. `Standard_NC12s_v3`."),
+                )
+                .attribute(
+                    Attribute::string("vm_priority")
+                        .default("Dedicated")
+                        .requires_replace()
+                        .validate(OneOf(&["Dedicated", "LowPriority"]))
+                        .describe("`Dedicated` or `LowPriority` (cheaper, pre-emptible)."),
+                )
+                .attribute(Attribute::number("min_nodes").default(0i64).validate(IntBetween(0, 1000)).describe("Nodes kept running when idle. Updates in place."))
+                .attribute(Attribute::number("max_nodes").required().validate(IntBetween(1, 1000)).describe("Upper bound of the cluster's size. Updates in place."))
+                .attribute(
+                    Attribute::number("idle_seconds_before_scaledown")
+                        .default(120i64)
+                        .validate(IntBetween(0, 604_800))
+                        .describe("Idle time before nodes are released, in seconds. Updates in place."),
+                )
+                .attribute(
+                    Attribute::string("admin_username")
+                        .optional()
+                        .requires_replace()
+                        .validate(Length(1, 64))
+                        .describe("Administrator account on the nodes (needed for SSH)."),
+                )
+                .attribute(Attribute::string("admin_ssh_public_key").optional().requires_replace().describe("SSH public key of the administrator account."))
+                .attribute(
+                    Attribute::string("admin_password")
+                        .optional()
+                        .sensitive()
+                        .write_only()
+                        .describe("Administrator password. Write-only: sent to Azure, never stored in plan or state. Change `admin_password_version` to apply a new one."),
+                )
+                .attribute(
+                    Attribute::number("admin_password_version")
+                        .optional()
+                        .requires_replace()
+                        .describe("Any number; changing it re-creates the cluster with the current `admin_password`."),
+                )
+                .attribute(
+                    Attribute::string("remote_login_port_public_access")
+                        .optional()
+                        .computed()
+                        .requires_replace()
+                        .use_state_for_unknown()
+                        .validate(OneOf(&["Enabled", "Disabled", "NotSpecified"]))
+                        .describe("Public SSH port access: `Enabled`, `Disabled` or `NotSpecified` (Azure decides)."),
+                )
+                .attribute(Attribute::string("subnet_id").optional().requires_replace().describe("ARM id of a subnet for the nodes."))
+                .attribute(
+                    Attribute::bool("node_public_ip_enabled")
+                        .default(true)
+                        .requires_replace()
+                        .describe("Whether nodes get public IPs. `false` needs `subnet_id`."),
+                )
+                .attribute(Attribute::string("description").optional().describe("Free text. Updates in place."))
+                .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
+                .attribute(Attribute::number("gpus_per_node").computed().use_state_for_unknown().describe("GPUs in each node of `vm_size`."))
+                .attribute(Attribute::string("provisioning_state").computed().describe("Azure provisioning state, e.g. `Succeeded`."))
+                .attribute(Attribute::string("allocation_state").computed().describe("`Steady` or `Resizing`."))
+                .attribute(Attribute::number("current_node_count").computed().describe("Nodes allocated when last read."))
+                .block(
+                    NestedBlock::single(
+                        "identity",
+                        Block::new("Managed identity of the cluster's nodes.")
+                            .attribute(Attribute::string("type").required().validate(OneOf(IDENTITY_TYPES)).describe("`SystemAssigned`, `UserAssigned` or `SystemAssigned, UserAssigned`."))
+                            .attribute(Attribute::string_list("identity_ids").optional().describe("ARM ids of user-assigned identities."))
+                            .attribute(Attribute::string("principal_id").computed().describe("Principal id of the system-assigned identity."))
+                            .attribute(Attribute::string("tenant_id").computed().describe("Tenant of the system-assigned identity.")),
+                    )
+                    .requires_replace(),
+                ),
+        )
+    }
+
+    fn timeouts(&self) -> Option<TimeoutDefaults> {
+        Some(TimeoutDefaults::minutes(30, 5, 30, 30))
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        if let (Some(min), Some(max)) = (
+            config.get("min_nodes").as_i64(),
+            config.get("max_nodes").as_i64(),
+        ) {
+            if min > max {
+                diags.attr_error(
+                    AttrPath::root("min_nodes"),
+                    "min_nodes exceeds max_nodes",
+                    format!("min_nodes ({min}) must not be greater than max_nodes ({max})."),
+                );
+            }
+        }
+        for secret in ["admin_password", "admin_ssh_public_key"] {
+            if !config.get(secret).is_null() && config.get("admin_username").is_null() {
+                diags.attr_error(
+                    AttrPath::root("admin_username"),
+                    "admin_username required",
+                    format!("{secret} is set, so admin_username must be set too."),
+                );
+            }
+        }
+        if config.get("node_public_ip_enabled").as_bool() == Some(false)
+            && config.get("subnet_id").is_null()
+        {
+            diags.attr_error(AttrPath::root("subnet_id"), "subnet_id required", "node_public_ip_enabled = false needs a subnet_id: nodes without public IPs must join a virtual network.");
+        }
+        let identity = config.get("identity");
+        if identity
+            .get("type")
+            .as_str()
+            .is_some_and(|t| t.contains("UserAssigned"))
+            && identity.get("identity_ids").is_null()
+        {
+            diags.attr_error(
+                AttrPath::root("identity").attr("identity_ids"),
+                "identity_ids required",
+                "A UserAssigned identity needs identity_ids.",
+            );
+        }
+    }
+
+    async fn modify_plan(
+        &self,
+        client: &ClaraClient,
+        req: PlanRequest<'_>,
+        diags: &mut Diagnostics,
+    ) {
+        let planned = req
+            .planned
+            .as_object_mut()
+            .expect("planned state is an object");
+        if planned["workspace_id"].is_unknown() || planned["workspace_id"].is_null() {
+            if let Some(ws) = client.workspace(&Value::Null, diags) {
+                planned.insert("workspace_id".into(), Value::from(ws.to_string()));
+            }
+        }
+        let Some(ws) = planned["workspace_id"]
+            .as_str()
+            .and_then(|id| WorkspaceId::parse(id).ok())
+        else {
+            return;
+        };
+        if planned["location"].is_unknown() || planned["location"].is_null() {
+            if let Some(loc) = workspace_location(client, &ws, diags).await {
+                planned.insert("location".into(), Value::from(loc));
+            }
+        }
+        let (Some(location), Some(vm_size)) = (
+            planned["location"].as_str().map(str::to_string),
+            planned["vm_size"].as_str().map(str::to_string),
+        ) else {
+            return;
+        };
+        let vm_changed = req.prior.get("vm_size").as_str() != Some(vm_size.as_str())
+            || req.prior.get("location").as_str() != Some(location.as_str());
+        if !vm_changed && !planned["gpus_per_node"].is_unknown() {
+            return;
+        }
+        let Some(sizes) = vm_sizes(client, &ws, &location, diags).await else {
+            return;
+        };
+        let priority = planned["vm_priority"]
+            .as_str()
+            .unwrap_or("Dedicated")
+            .to_string();
+        match check_vm_size(&sizes, &vm_size, &priority, &location) {
+            Ok(size) => {
+                planned.insert("gpus_per_node".into(), Value::from(size.gpus));
+            }
+            Err(detail) => {
+                diags.attr_error(AttrPath::root("vm_size"), "Unsuitable vm_size", detail)
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        client: &ClaraClient,
+        req: &ApplyRequest,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let Some(mut want) = model(&req.planned, diags) else {
+            return Value::Null;
+        };
+        want.admin_password = req
+            .config
+            .get("admin_password")
+            .as_str()
+            .map(str::to_string);
+        let Some(ws) = client.workspace(&Value::from(want.workspace_id.clone()), diags) else {
+            return Value::Null;
+        };
+        let id = ws.child("computes", &want.name);
+
+        match client.arm.get_json(&id).await {
+            Err(e) => {
+                diags.error("Cannot check for an existing cluster", e.to_string());
+                return Value::Null;
+            }
+            Ok(Some(existing)) => {
+                // Left behind by an interrupted apply of this same configuration: adopt it.
+                if let Err(why) = adoptable(&existing, &want) {
+                    diags.attr_error(
+                        AttrPath::root("name"),
+                        "Cluster already exists",
+                        format!("A compute named \"{}\" already exists in the workspace and differs from this configuration ({why}). Import it with `terraform import` or choose another name.", want.name),
+                    );
+                    return Value::Null;
+                }
+                tracing::warn!(cluster = %want.name, "adopting an existing cluster with the same name and shape (an earlier apply was interrupted)");
+                if scale_of(&existing) != scale_body(&want) {
+                    if let Err(e) = client.arm.patch_and_wait(&id, &json!({"properties": {"properties": {"scaleSettings": scale_body(&want)}}}), &client.cancel).await {
+                        diags.error("Cannot update the adopted cluster's scale settings", e.to_string());
+                    }
+                }
+            }
+            Ok(None) => {
+                if let Err(e) = client
+                    .arm
+                    .put_and_wait(&id, &compute_body(&want), &client.cancel)
+                    .await
+                {
+                    diags.error(
+                        format!("Creating cluster \"{}\" failed", want.name),
+                        e.to_string(),
+                    );
+                    // The PUT may have created a broken cluster: keep it in state (tainted) so
+                    // the next apply replaces it instead of losing track of it.
+                    return match client.arm.get_json(&id).await {
+                        Ok(Some(body)) => self.state(&body, &want, &id, client, diags).await,
+                        _ => Value::Null,
+                    };
+                }
+            }
+        }
+        self.refresh(client, &id, &want, diags).await
+    }
+
+    async fn read(&self, client: &ClaraClient, state: &Value, diags: &mut Diagnostics) -> Value {
+        let Some(prior) = model(state, diags) else {
+            return state.clone();
+        };
+        let Some(id) = prior.id.clone() else {
+            return Value::Null;
+        };
+        match client.arm.get_json(&id).await {
+            Ok(Some(body)) => self.state(&body, &prior, &id, client, diags).await,
+            Ok(None) => Value::Null,
+            Err(e) => {
+                diags.error("Cannot read cluster", e.to_string());
+                state.clone()
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        client: &ClaraClient,
+        req: &ApplyRequest,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let (Some(prior), Some(mut want)) = (model(&req.prior, diags), model(&req.planned, diags))
+        else {
+            return req.prior.clone();
+        };
+        want.admin_password = req
+            .config
+            .get("admin_password")
+            .as_str()
+            .map(str::to_string);
+        let id = prior.id.clone().unwrap_or_default();
+        if scale_body(&prior) != scale_body(&want) {
+            let body = json!({"properties": {"properties": {"scaleSettings": scale_body(&want)}}});
+            if let Err(e) = client.arm.patch_and_wait(&id, &body, &client.cancel).await {
+                diags.error("Updating scale settings failed", e.to_string());
+                return req.prior.clone();
+            }
+        }
+        if prior.tags != want.tags || prior.description != want.description {
+            // Tags and description travel only in a full PUT, which Azure accepts on an
+            // existing AmlCompute when nothing immutable differs.
+            if let Err(e) = client
+                .arm
+                .put_and_wait(&id, &compute_body(&want), &client.cancel)
+                .await
+            {
+                diags.error("Updating tags or description failed", e.to_string());
+                return self.refresh(client, &id, &prior, diags).await;
+            }
+        }
+        self.refresh(client, &id, &want, diags).await
+    }
+
+    async fn delete(&self, client: &ClaraClient, state: &Value, diags: &mut Diagnostics) {
+        let Some(id) = state.get("id").as_str() else {
+            return;
+        };
+        if let Err(e) = client
+            .arm
+            .delete_and_wait(
+                id,
+                &[("underlyingResourceAction", "Delete")],
+                &client.cancel,
+            )
+            .await
+        {
+            diags.error("Deleting cluster failed", e.to_string());
+        }
+    }
+
+    async fn import(&self, _client: &ClaraClient, id: &str, diags: &mut Diagnostics) -> Value {
+        match ChildId::parse(id, "computes") {
+            Ok(c) => {
+                let m = Cluster {
+                    id: Some(c.workspace.child("computes", &c.name)),
+                    name: c.name.clone(),
+                    workspace_id: Some(c.workspace.to_string()),
+                    ..Default::default()
+                };
+                encode(&m, &self.schema().block.object_type()).unwrap_or_else(|d| {
+                    diags.extend(d);
+                    Value::Null
+                })
+            }
+            Err(e) => {
+                diags.error("Invalid import id", e);
+                Value::Null
+            }
+        }
+    }
+}
+
+impl GpuCluster {
+    async fn refresh(
+        &self,
+        client: &ClaraClient,
+        id: &str,
+        base: &Cluster,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        match client.arm.get_json(id).await {
+            Ok(Some(body)) => self.state(&body, base, id, client, diags).await,
+            Ok(None) => {
+                diags.error(
+                    "Cluster vanished",
+                    format!("{id} was not found right after it was written."),
+                );
+                Value::Null
+            }
+            Err(e) => {
+                diags.error("Cannot read cluster", e.to_string());
+                encode_state(base, id)
+            }
+        }
+    }
+
+    /// State from an ARM body. `base` supplies what Azure never returns (the SSH key) and the
+    /// user's spelling where Azure only changes case.
+    async fn state(
+        &self,
+        body: &serde_json::Value,
+        base: &Cluster,
+        id: &str,
+        client: &ClaraClient,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let props = &body["properties"];
+        let aml = &props["properties"];
+        let scale = &aml["scaleSettings"];
+        let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let vm_size = s(&aml["vmSize"])
+            .map(|v| {
+                if v.eq_ignore_ascii_case(&base.vm_size) {
+                    base.vm_size.clone()
+                } else {
+                    v
+                }
+            })
+            .unwrap_or_default();
+        let mut m = Cluster {
+            id: Some(s(&body["id"]).unwrap_or_else(|| id.to_string())),
+            name: s(&body["name"]).unwrap_or_else(|| base.name.clone()),
+            workspace_id: base.workspace_id.clone(),
+            location: s(&body["location"])
+                .or_else(|| s(&props["computeLocation"]))
+                .or_else(|| base.location.clone()),
+            vm_size,
+            vm_priority: s(&aml["vmPriority"]).or(Some("Dedicated".into())),
+            min_nodes: scale["minNodeCount"].as_i64().or(Some(0)),
+            max_nodes: scale["maxNodeCount"].as_i64().unwrap_or(base.max_nodes),
+            idle_seconds_before_scaledown: s(&scale["nodeIdleTimeBeforeScaleDown"])
+                .and_then(|d| iso8601::seconds(&d)),
+            admin_username: s(&aml["userAccountCredentials"]["adminUserName"]),
+            admin_ssh_public_key: base.admin_ssh_public_key.clone(),
+            admin_password: None,
+            admin_password_version: base.admin_password_version,
+            remote_login_port_public_access: match (
+                s(&aml["remoteLoginPortPublicAccess"]),
+                &base.remote_login_port_public_access,
+            ) {
+                // Azure resolves NotSpecified to Enabled/Disabled after creation; keep what was asked.
+                (_, Some(asked)) if asked == "NotSpecified" => Some(asked.clone()),
+                (Some(actual), _) => Some(actual),
+                (None, asked) => asked.clone().or(Some("NotSpecified".into())),
+            },
+            subnet_id: s(&aml["subnet"]["id"]),
+            node_public_ip_enabled: aml["enableNodePublicIp"].as_bool().or(Some(true)),
+            identity: identity_of(&body["identity"], base.identity.as_ref()),
+            description: s(&props["description"]),
+            tags: body["tags"].as_object().filter(|t| !t.is_empty()).map(|t| {
+                t.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            }),
+            gpus_per_node: base.gpus_per_node,
+            provisioning_state: s(&props["provisioningState"]),
+            allocation_state: s(&aml["allocationState"]),
+            current_node_count: aml["currentNodeCount"].as_i64(),
+        };
+        if m.tags.is_none() && base.tags.as_ref().is_some_and(|t| t.is_empty()) {
+            m.tags = base.tags.clone();
+        }
+        if m.gpus_per_node.is_none() {
+            // Imported or planned without a lookup: ask the region's size list.
+            if let (Some(ws), Some(loc)) = (
+                m.workspace_id
+                    .as_deref()
+                    .and_then(|w| WorkspaceId::parse(w).ok()),
+                m.location.clone(),
+            ) {
+                if let Some(sizes) = vm_sizes(client, &ws, &loc, diags).await {
+                    m.gpus_per_node = sizes
+                        .iter()
+                        .find(|z| z.name.eq_ignore_ascii_case(&m.vm_size))
+                        .map(|z| z.gpus);
+                }
+            }
+        }
+        encode_state(&m, id)
+    }
+}
+
+fn encode_state(m: &Cluster, id: &str) -> Value {
+    let mut m = m.clone();
+    m.admin_password = None;
+    m.id.get_or_insert_with(|| id.to_string());
+    encode(&m, &GpuCluster.schema().block.object_type()).unwrap_or(Value::Null)
+}
+
+fn model(v: &Value, diags: &mut Diagnostics) -> Option<Cluster> {
+    decode(v).map_err(|d| diags.extend(d)).ok()
+}
+
+fn check_vm_size<'a>(
+    sizes: &'a [VmSize],
+    vm_size: &str,
+    priority: &str,
+    location: &str,
+) -> Result<&'a VmSize, String> {
+    let gpu_sizes = || {
+        let mut names: Vec<String> = sizes
+            .iter()
+            .filter(|s| s.gpus > 0)
+            .map(|s| format!("{} ({} GPU)", s.name, s.gpus))
+            .collect();
+        names.sort();
+        names.join(", ")
+    };
+    let Some(size) = sizes.iter().find(|s| s.name.eq_ignore_ascii_case(vm_size)) else {
+        return Err(format!(
+            "\"{vm_size}\" is not offered in {location}. GPU sizes there: {}.",
+            gpu_sizes()
+        ));
+    };
+    if size.gpus == 0 {
+        return Err(format!(
+            "\"{vm_size}\" has no GPUs. GPU sizes in {location}: {}.",
+            gpu_sizes()
+        ));
+    }
+    if priority == "LowPriority" && !size.low_priority_capable {
+        return Err(format!(
+            "\"{vm_size}\" cannot run at LowPriority in {location}."
+        ));
+    }
+    Ok(size)
+}
+
+fn scale_body(m: &Cluster) -> serde_json::Value {
+    json!({
+        "maxNodeCount": m.max_nodes,
+        "minNodeCount": m.min_nodes.unwrap_or(0),
+        "nodeIdleTimeBeforeScaleDown": iso8601::duration(m.idle_seconds_before_scaledown.unwrap_or(120)),
+    })
+}
+
+/// Scale settings as Azure reports them, normalised for comparison with `scale_body`.
+fn scale_of(body: &serde_json::Value) -> serde_json::Value {
+    let scale = &body["properties"]["properties"]["scaleSettings"];
+    json!({
+        "maxNodeCount": scale["maxNodeCount"].as_i64().unwrap_or(0),
+        "minNodeCount": scale["minNodeCount"].as_i64().unwrap_or(0),
+        "nodeIdleTimeBeforeScaleDown": iso8601::duration(scale["nodeIdleTimeBeforeScaleDown"].as_str().and_then(iso8601::seconds).unwrap_or(120)),
+    })
+}
+
+fn compute_body(m: &Cluster) -> serde_json::Value {
+    let mut aml = json!({
+        "osType": "Linux",
+        "vmSize": m.vm_size,
+        "vmPriority": m.vm_priority.as_deref().unwrap_or("Dedicated"),
+        "scaleSettings": scale_body(m),
+        "remoteLoginPortPublicAccess": m.remote_login_port_public_access.as_deref().unwrap_or("NotSpecified"),
+        "enableNodePublicIp": m.node_public_ip_enabled.unwrap_or(true),
+    });
+    if let Some(user) = &m.admin_username {
+        let mut creds = json!({"adminUserName": user});
+        if let Some(k) = &m.admin_ssh_public_key {
+            creds["adminUserSshPublicKey"] = json!(k);
+        }
+        if let Some(p) = &m.admin_password {
+            creds["adminUserPassword"] = json!(p);
+        }
+        aml["userAccountCredentials"] = creds;
+    }
+    if let Some(subnet) = &m.subnet_id {
+        aml["subnet"] = json!({"id": subnet});
+    }
+    let mut props = json!({"computeType": "AmlCompute", "properties": aml});
+    if let Some(d) = &m.description {
+        props["description"] = json!(d);
+    }
+    let mut body = json!({"properties": props});
+    if let Some(loc) = &m.location {
+        body["location"] = json!(loc);
+    }
+    if let Some(tags) = &m.tags {
+        body["tags"] = json!(tags);
+    }
+    if let Some(identity) = &m.identity {
+        let mut i = json!({"type": identity.kind});
+        if let Some(ids) = &identity.identity_ids {
+            i["userAssignedIdentities"] = ids
+                .iter()
+                .map(|id| (id.clone(), json!({})))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        body["identity"] = i;
+    }
+    body
+}
+
+fn identity_of(v: &serde_json::Value, base: Option<&Identity>) -> Option<Identity> {
+    let kind = v["type"].as_str().filter(|t| *t != "None")?.to_string();
+    let ids: Option<Vec<String>> = v["userAssignedIdentities"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect());
+    Some(Identity {
+        kind,
+        // Keep the configured order; Azure returns a map.
+        identity_ids: match (ids, base.and_then(|b| b.identity_ids.clone())) {
+            (Some(mut got), Some(asked)) => {
+                got.sort();
+                let mut a = asked.clone();
+                a.sort();
+                if got == a { Some(asked) } else { Some(got) }
+            }
+            (got, _) => got,
+        },
+        principal_id: v["principalId"].as_str().map(str::to_string),
+        tenant_id: v["tenantId"].as_str().map(str::to_string),
+    })
+}
+
+/// Why an existing compute cannot be adopted as this resource, if it cannot.
+fn adoptable(existing: &serde_json::Value, want: &Cluster) -> Result<(), String> {
+    let aml = &existing["properties"]["properties"];
+    let kind = existing["properties"]["computeType"]
+        .as_str()
+        .unwrap_or_default();
+    if kind != "AmlCompute" {
+        return Err(format!("it is a {kind}"));
+    }
+    let size = aml["vmSize"].as_str().unwrap_or_default();
+    if !size.eq_ignore_ascii_case(&want.vm_size) {
+        return Err(format!("vm_size is {size}"));
+    }
+    let priority = aml["vmPriority"].as_str().unwrap_or("Dedicated");
+    if priority != want.vm_priority.as_deref().unwrap_or("Dedicated") {
+        return Err(format!("vm_priority is {priority}"));
+    }
+    if existing["properties"]["provisioningState"].as_str() == Some("Failed") {
+        return Err("its provisioning failed".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(name: &str, gpus: i64) -> VmSize {
+        serde_json::from_value(json!({"name": name, "gpus": gpus, "lowPriorityCapable": true}))
+            .unwrap()
+    }
+
+    #[test]
+    fn vm_size_checks_list_gpu_sizes() {
+        let sizes = vec![
+            size("Standard_NC12s_v3", 2),
+            size("Standard_DS3_v2", 0),
+            size("Standard_NC6s_v3", 1),
+        ];
+        assert_eq!(
+            check_vm_size(&sizes, "standard_nc12s_v3", "Dedicated", "eastus")
+                .unwrap()
+                .gpus,
+            2
+        );
+        let cpu = check_vm_size(&sizes, "Standard_DS3_v2", "Dedicated", "eastus").unwrap_err();
+        assert!(
+            cpu.contains("no GPUs")
+                && cpu.contains("Standard_NC12s_v3 (2 GPU)")
+                && cpu.contains("Standard_NC6s_v3 (1 GPU)"),
+            "{cpu}"
+        );
+        assert!(
+            check_vm_size(&sizes, "Standard_Nope", "Dedicated", "eastus")
+                .unwrap_err()
+                .contains("not offered")
+        );
+    }
+
+    #[test]
+    fn body_carries_scale_and_secrets_only_when_set() {
+        let m = Cluster {
+            name: "c".into(),
+            vm_size: "Standard_NC12s_v3".into(),
+            max_nodes: 1,
+            idle_seconds_before_scaledown: Some(300),
+            ..Default::default()
+        };
+        let b = compute_body(&m);
+        assert_eq!(
+            b["properties"]["properties"]["scaleSettings"]["nodeIdleTimeBeforeScaleDown"],
+            "PT300S"
+        );
+        assert!(
+            b["properties"]["properties"]
+                .get("userAccountCredentials")
+                .is_none()
+        );
+    }
+}

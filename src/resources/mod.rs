@@ -1,0 +1,2 @@
+//! One file per resource type: schema + CRUD.
+pub mod azureml_gpu_cluster;
