@@ -85,7 +85,8 @@ fn lifecycle_with_real_terraform() {
 #[test]
 fn lifecycle_survives_throttling_errors_and_dropped_connections() {
     let mut config = emulator_config();
-    config["faults"] = serde_json::json!({"seed": 7, "rate": 0.2, "kinds": ["429", "503", "drop"], "retry_after_s": 1});
+    // drop_after applies a write and then drops the response: the retry must adopt, not duplicate.
+    config["faults"] = serde_json::json!({"seed": 7, "rate": 0.2, "kinds": ["429", "503", "drop", "drop_after"], "retry_after_s": 1});
     let ws = Workspace::with_config("gpu-cluster", config);
     lifecycle(&ws);
     let faulted = ws
@@ -287,4 +288,61 @@ fn vm_sizes_data_source_lists_gpu_sizes_with_prices() {
             .any(|s| s["name"] == "Standard_ND40rs_v2" && s["gpus"] == 8)
     );
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
+#[test]
+fn interrupted_create_is_adopted_on_the_next_apply() {
+    let mut config = emulator_config();
+    config["lro_delay_ms"] = serde_json::json!(5_000);
+    let ws = Workspace::with_config("gpu-cluster", config);
+    let mut apply = ws.command(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let child = apply
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once Azure has accepted the cluster and the provider is waiting on it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ws.emulator.count_ops("compute.create", true) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apply never created the cluster"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let text = combined(&out);
+    assert!(
+        !out.status.success(),
+        "interrupted apply should fail:\n{text}"
+    );
+    assert!(text.contains("interrupted"), "{text}");
+    assert!(
+        ws.state_file().is_empty() || !ws.state_file().contains("clara-ct"),
+        "nothing was recorded yet"
+    );
+
+    // Re-apply while Azure is still creating: the cluster is adopted and awaited, not created again.
+    assert_eq!(
+        ws.emulator.computes()[0]["resource"]["properties"]["provisioningState"],
+        "Creating"
+    );
+    let text = ws.apply(&[]);
+    assert!(text.contains("1 added"), "{text}");
+    ws.assert_no_changes(&[]);
+    assert_eq!(
+        ws.emulator.count_ops("compute.create", true),
+        1,
+        "exactly one creation"
+    );
+    assert_eq!(ws.emulator.computes().len(), 1);
 }

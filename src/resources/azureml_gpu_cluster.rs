@@ -313,10 +313,21 @@ impl Resource<ClaraClient> for GpuCluster {
                     return Value::Null;
                 }
                 tracing::warn!(cluster = %want.name, "adopting an existing cluster with the same name and shape (an earlier apply was interrupted)");
-                if scale_of(&existing) != scale_body(&want) {
-                    if let Err(e) = client.arm.patch_and_wait(&id, &json!({"properties": {"properties": {"scaleSettings": scale_body(&want)}}}), &client.cancel).await {
-                        diags.error("Cannot update the adopted cluster's scale settings", e.to_string());
-                    }
+                // Re-sending the same PUT is idempotent: it converges scale settings and, if
+                // the first creation is still running, waits for that same operation.
+                if let Err(e) = client
+                    .arm
+                    .put_and_wait(&id, &compute_body(&want), &client.cancel)
+                    .await
+                {
+                    diags.error(
+                        format!("Adopting cluster \"{}\" failed", want.name),
+                        e.to_string(),
+                    );
+                    return match client.arm.get_json(&id).await {
+                        Ok(Some(body)) => self.state(&body, &want, &id, client, diags).await,
+                        _ => Value::Null,
+                    };
                 }
             }
             Ok(None) => {
@@ -596,16 +607,6 @@ fn scale_body(m: &Cluster) -> serde_json::Value {
         "maxNodeCount": m.max_nodes,
         "minNodeCount": m.min_nodes.unwrap_or(0),
         "nodeIdleTimeBeforeScaleDown": iso8601::duration(m.idle_seconds_before_scaledown.unwrap_or(120)),
-    })
-}
-
-/// Scale settings as Azure reports them, normalised for comparison with `scale_body`.
-fn scale_of(body: &serde_json::Value) -> serde_json::Value {
-    let scale = &body["properties"]["properties"]["scaleSettings"];
-    json!({
-        "maxNodeCount": scale["maxNodeCount"].as_i64().unwrap_or(0),
-        "minNodeCount": scale["minNodeCount"].as_i64().unwrap_or(0),
-        "nodeIdleTimeBeforeScaleDown": iso8601::duration(scale["nodeIdleTimeBeforeScaleDown"].as_str().and_then(iso8601::seconds).unwrap_or(120)),
     })
 }
 
