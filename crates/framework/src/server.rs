@@ -196,6 +196,22 @@ fn diag_response(diags: Diagnostics) -> Vec<pb::Diagnostic> {
     wire::diagnostics(diags)
 }
 
+/// Decodes a configuration and runs the schema's validators, then the type's own checks.
+fn validate_with(
+    block: &Block,
+    ty: &Type,
+    config: Option<&pb::DynamicValue>,
+    custom: impl FnOnce(&Value, &mut Diagnostics),
+) -> Vec<pb::Diagnostic> {
+    let mut diags = Diagnostics::new();
+    let config = wire::decode(config, ty, &mut diags);
+    if !diags.has_errors() {
+        validate_config(block, &config, &AttrPath::default(), &mut diags);
+        custom(&config, &mut diags);
+    }
+    diag_response(diags)
+}
+
 #[tonic::async_trait]
 impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     async fn get_schema(
@@ -236,24 +252,14 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         req: Request<pb::prepare_provider_config::Request>,
     ) -> Result<Response<pb::prepare_provider_config::Response>, Status> {
         let req = req.into_inner();
-        let mut diags = Diagnostics::new();
-        let config = wire::decode(
-            req.config.as_ref(),
-            &self.provider_schema.block.object_type(),
-            &mut diags,
-        );
-        if !diags.has_errors() {
-            validate_config(
-                &self.provider_schema.block,
-                &config,
-                &AttrPath::default(),
-                &mut diags,
-            );
-            self.provider.validate(&config, &mut diags);
-        }
+        let block = &self.provider_schema.block;
+        let diagnostics =
+            validate_with(block, &block.object_type(), req.config.as_ref(), |c, d| {
+                self.provider.validate(c, d)
+            });
         Ok(Response::new(pb::prepare_provider_config::Response {
             prepared_config: req.config,
-            diagnostics: diag_response(diags),
+            diagnostics,
         }))
     }
 
@@ -289,19 +295,14 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     ) -> Result<Response<pb::validate_resource_type_config::Response>, Status> {
         let req = req.into_inner();
         let entry = self.resource(&req.type_name)?;
-        let mut diags = Diagnostics::new();
-        let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
-        if !diags.has_errors() {
-            validate_config(
-                &entry.schema.block,
-                &config,
-                &AttrPath::default(),
-                &mut diags,
-            );
-            entry.resource.validate(&config, &mut diags);
-        }
+        let diagnostics = validate_with(
+            &entry.schema.block,
+            &entry.ty,
+            req.config.as_ref(),
+            |c, d| entry.resource.validate(c, d),
+        );
         Ok(Response::new(pb::validate_resource_type_config::Response {
-            diagnostics: diag_response(diags),
+            diagnostics,
         }))
     }
 
@@ -311,19 +312,14 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
     ) -> Result<Response<pb::validate_data_source_config::Response>, Status> {
         let req = req.into_inner();
         let entry = self.data_source(&req.type_name)?;
-        let mut diags = Diagnostics::new();
-        let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
-        if !diags.has_errors() {
-            validate_config(
-                &entry.schema.block,
-                &config,
-                &AttrPath::default(),
-                &mut diags,
-            );
-            entry.data_source.validate(&config, &mut diags);
-        }
+        let diagnostics = validate_with(
+            &entry.schema.block,
+            &entry.ty,
+            req.config.as_ref(),
+            |c, d| entry.data_source.validate(c, d),
+        );
         Ok(Response::new(pb::validate_data_source_config::Response {
-            diagnostics: diag_response(diags),
+            diagnostics,
         }))
     }
 
