@@ -122,6 +122,21 @@ impl ArmClient {
         &self.opts.endpoint
     }
 
+    /// The same credential, scope and retries against another Azure service endpoint that
+    /// accepts ARM tokens, such as a workspace's MLflow tracking endpoint. The token is sent
+    /// only to that endpoint's origin.
+    pub fn with_endpoint(&self, endpoint: Url) -> Self {
+        let opts = ArmOptions {
+            endpoint,
+            api_version: self.opts.api_version.clone(),
+            scope: self.opts.scope.clone(),
+            credential: self.opts.credential.clone(),
+            http: self.opts.http.clone(),
+            retry: self.opts.retry.clone(),
+        };
+        Self::new(opts)
+    }
+
     pub fn api_version(&self) -> &str {
         &self.opts.api_version
     }
