@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/advance", post(advance))
         .route("/_emulator/stats", get(stats))
+        .merge(crate::arm::job::admin::routes())
 }
 
 async fn health(State(app): State<AppState>) -> Response {
@@ -176,6 +177,7 @@ async fn stats(State(app): State<AppState>) -> Response {
         "by_op": by_op,
         "by_op_status": by_op_status,
         "faults": faults,
+        "ngc": crate::ngc::stats(&entries),
     }))
     .into_response()
 }

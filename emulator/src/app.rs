@@ -22,6 +22,8 @@ pub struct Inner {
     pub log: RequestLog,
     pub faults: Mutex<FaultEngine>,
     pub rate_limits: RateLimits,
+    /// NGC catalog, auth service and object store (`crate::ngc`).
+    pub ngc: crate::ngc::NgcState,
 }
 
 impl AppState {

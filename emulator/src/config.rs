@@ -26,6 +26,12 @@ pub struct Config {
     pub faults: FaultConfig,
     /// Default seed of the fault RNG when `faults.seed` is absent.
     pub seed: u64,
+    /// Job simulation (phase durations, time scale, failure switches).
+    pub jobs: crate::training::JobsConfig,
+    /// Blob storage for code uploads and simulated job outputs (optional).
+    pub storage: crate::storage::StorageConfig,
+    /// NGC emulation: API keys, token and signed-URL lifetimes, extra assets, download faults.
+    pub ngc: crate::ngc::config::NgcConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +63,9 @@ impl Default for Config {
             token_expires_in_s: 3599,
             faults: FaultConfig::default(),
             seed: 0,
+            jobs: Default::default(),
+            storage: Default::default(),
+            ngc: Default::default(),
         }
     }
 }
@@ -75,6 +84,11 @@ impl Config {
         if self.workspaces.is_empty() {
             return Err("config: at least one workspace is required".into());
         }
+        self.jobs.check().map_err(|e| format!("config.jobs: {e}"))?;
+        self.storage
+            .check()
+            .map_err(|e| format!("config.storage: {e}"))?;
+        self.ngc.check().map_err(|e| format!("config.ngc: {e}"))?;
         self.faults
             .check()
             .map_err(|e| format!("config.faults: {e}"))

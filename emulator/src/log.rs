@@ -24,6 +24,11 @@ pub const LOG_FILE: &str = "requests.jsonl";
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const REDACTED: &str = "<redacted>";
 
+/// Response extension: the handler takes over the finished log line instead of it being
+/// appended now (e.g. a streamed download appends it when its body ends, with the bytes sent).
+#[derive(Clone)]
+pub struct LogHook(pub std::sync::Arc<dyn Fn(Value) + Send + Sync>);
+
 /// JSON keys whose values are replaced by `"<redacted>"` (case-insensitive).
 const SECRET_KEYS: &[&str] = &[
     "adminuserpassword",
@@ -153,7 +158,10 @@ pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -
         "duration_ms": started.elapsed().as_millis() as u64,
         "body": logged_body,
     });
-    app.log.append(&entry);
+    match resp.extensions().get::<LogHook>() {
+        Some(hook) => (hook.0)(entry),
+        None => app.log.append(&entry),
+    }
     resp
 }
 

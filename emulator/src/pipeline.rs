@@ -45,6 +45,8 @@ impl From<&'static str> for OpName {
 struct RouteSpec {
     op: OpName,
     scope: Scope,
+    /// ARM routes need `?api-version=`; `bearer` routes (MLflow) do not.
+    api_version: bool,
 }
 
 // ---- markers exchanged through request/response extensions ---------------------------------
@@ -76,6 +78,8 @@ pub trait RouteExt {
     fn arm(self, app: &AppState, op: impl Into<OpName>) -> Self;
     /// Token/discovery route: no auth, token-scope faults (only with `include_token`).
     fn token(self, app: &AppState, op: impl Into<OpName>) -> Self;
+    /// Data-plane route (MLflow): bearer auth and ARM-scope faults, no `api-version`.
+    fn bearer(self, app: &AppState, op: impl Into<OpName>) -> Self;
 }
 
 impl RouteExt for MethodRouter<AppState> {
@@ -86,6 +90,7 @@ impl RouteExt for MethodRouter<AppState> {
             RouteSpec {
                 op: op.into(),
                 scope: Scope::Arm,
+                api_version: true,
             },
         )
     }
@@ -97,6 +102,19 @@ impl RouteExt for MethodRouter<AppState> {
             RouteSpec {
                 op: op.into(),
                 scope: Scope::Token,
+                api_version: false,
+            },
+        )
+    }
+
+    fn bearer(self, app: &AppState, op: impl Into<OpName>) -> Self {
+        with_spec(
+            self,
+            app,
+            RouteSpec {
+                op: op.into(),
+                scope: Scope::Arm,
+                api_version: false,
             },
         )
     }
@@ -135,23 +153,26 @@ async fn pipeline(
             resolve(&app, &params)
         }
     };
-    let mut resp = run(&app, spec.scope, op, req, next).await;
+    let mut resp = run(&app, spec, op, req, next).await;
     resp.extensions_mut().insert(OpTag(op));
     resp
 }
 
 async fn run(
     app: &AppState,
-    scope: Scope,
+    spec: RouteSpec,
     op: &'static str,
     mut req: Request,
     next: Next,
 ) -> Response {
+    let scope = spec.scope;
     if scope == Scope::Arm {
         if let Err(e) = crate::auth::check_bearer(app, req.headers()) {
             return e.into_response();
         }
-        if let Err(e) = crate::arm::require_api_version(req.uri()) {
+        if spec.api_version
+            && let Err(e) = crate::arm::require_api_version(req.uri())
+        {
             return e.into_response();
         }
     }

@@ -58,6 +58,8 @@ impl Options {
 /// `shutdown` to stop it.
 pub struct Running {
     pub base_url: String,
+    /// Base URL of the NGC object store (second listener; also in `DIR/ngc_xfiles_endpoint`).
+    pub xfiles_url: String,
     pub state_dir: PathBuf,
     pub local_addr: SocketAddr,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
@@ -104,6 +106,23 @@ pub async fn start(opts: Options) -> Result<Running, BoxError> {
     } else {
         Some(TlsAcceptor::from(tls::server_config(&opts.state_dir)?))
     };
+    // The NGC object store ("xfiles") is a second listener: a different origin than the API.
+    let xfiles_listener = TcpListener::bind(
+        opts.config
+            .ngc
+            .xfiles_listen
+            .unwrap_or(SocketAddr::new(local_addr.ip(), 0)),
+    )
+    .await?;
+    let xfiles_addr = xfiles_listener.local_addr()?;
+    let xfiles_host = match &opts.config.ngc.xfiles_host {
+        Some(h) => h.clone(),
+        None => match advertised_ip(xfiles_addr.ip()) {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        },
+    };
+    let xfiles_url = format!("{scheme}://{xfiles_host}:{}", xfiles_addr.port());
 
     let app = AppState::new(Inner {
         faults: std::sync::Mutex::new(FaultEngine::new(
@@ -112,18 +131,36 @@ pub async fn start(opts: Options) -> Result<Running, BoxError> {
         )?),
         store: Store::open(&opts.state_dir, arm::lro::advance)?,
         log: RequestLog::open(&opts.state_dir)?,
+        ngc: crate::ngc::NgcState::new(&opts.config.ngc, &opts.state_dir, xfiles_url.clone())?,
         config: opts.config,
         base_url: base_url.clone(),
         state_dir: opts.state_dir.clone(),
         rate_limits: RateLimits::default(),
     });
     let router = router(&app);
+    let xfiles_router = crate::ngc::xfiles::router(&app);
+    write_atomic(
+        &opts.state_dir.join(crate::ngc::XFILES_ENDPOINT_FILE),
+        xfiles_url.as_bytes(),
+    )?;
     write_atomic(&opts.state_dir.join(ENDPOINT_FILE), base_url.as_bytes())?;
 
     let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, tls, router, rx));
+    let task = tokio::spawn(async move {
+        let (xfiles_tx, xfiles_rx) = oneshot::channel();
+        let xfiles = tokio::spawn(accept_loop(
+            xfiles_listener,
+            tls.clone(),
+            xfiles_router,
+            xfiles_rx,
+        ));
+        accept_loop(listener, tls, router, rx).await;
+        let _ = xfiles_tx.send(());
+        let _ = xfiles.await;
+    });
     Ok(Running {
         base_url,
+        xfiles_url,
         state_dir: opts.state_dir,
         local_addr,
         shutdown: Mutex::new(Some(tx)),
@@ -145,6 +182,7 @@ pub fn router(app: &AppState) -> Router {
     Router::new()
         .merge(auth::routes(app))
         .merge(arm::routes(app))
+        .merge(crate::ngc::routes())
         .merge(admin::routes())
         .fallback(arm::fallback)
         .method_not_allowed_fallback(arm::method_not_allowed)

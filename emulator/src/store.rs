@@ -27,6 +27,10 @@ pub struct Data {
     pub operations: BTreeMap<String, Operation>,
     /// Access token -> expiry (ms since epoch).
     pub tokens: BTreeMap<String, u64>,
+    /// Environment and code versions, jobs and their operations.
+    pub training: crate::training::TrainingData,
+    /// Data asset containers with their versions. Key: lower-cased `sub/rg/ws/name`.
+    pub data_assets: BTreeMap<String, crate::arm::data::DataContainerRecord>,
 }
 
 /// Completes due work (long-running operations) at time `now`; returns true if it changed
@@ -82,6 +86,8 @@ impl Store {
         self.write(|d| {
             d.computes.clear();
             d.operations.clear();
+            d.training.clear_resources();
+            d.data_assets.clear();
         });
     }
 

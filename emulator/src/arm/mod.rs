@@ -4,8 +4,14 @@
 //! shared pieces (error shape, api-version check, workspace lookup, extractors, response
 //! helpers) are here.
 
+pub mod asset;
+pub mod code;
 pub mod compute;
+pub mod data;
+pub mod datastore;
+pub mod environment;
 pub mod error;
+pub mod job;
 pub mod lro;
 pub mod vm_sizes;
 pub mod workspace;
@@ -37,6 +43,12 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         .merge(vm_sizes::routes(app))
         .merge(compute::routes(app))
         .merge(lro::routes(app))
+        .merge(environment::routes(app))
+        .merge(code::routes(app))
+        .merge(job::routes(app))
+        .merge(crate::mlflow::routes(app))
+        .merge(datastore::routes(app))
+        .merge(data::routes(app))
 }
 
 /// Every ARM call needs `?api-version=YYYY-MM-DD[-preview]`.
@@ -254,6 +266,16 @@ pub fn canonicalize_path(path: &str) -> Option<String> {
         "vmSizes",
         "computeOperationsStatus",
         "computeOperationsResults",
+        "environments",
+        "codes",
+        "versions",
+        "startPendingUpload",
+        "jobs",
+        "cancel",
+        "mfeOperationResults",
+        "datastores",
+        "listSecrets",
+        "data",
     ];
     if !path
         .get(..15)

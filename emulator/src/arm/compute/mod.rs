@@ -268,18 +268,7 @@ fn replace(
         .with_target(path));
     }
     if model::mutable_fields(&record.spec_body()) == model::mutable_fields(&new_body) {
-        // Nothing to change: report the current state (and the in-flight operation, if any).
-        return Ok(match &record.pending_op {
-            Some(op_id) => respond(
-                StatusCode::OK,
-                Some(record.render(w.app)),
-                &[
-                    ("azure-asyncoperation", w.status_url(&record, op_id)),
-                    ("retry-after", "1".into()),
-                ],
-            ),
-            None => respond(StatusCode::OK, Some(record.render(w.app)), &[]),
-        });
+        return Ok(unchanged(w, &record));
     }
     if record.is_busy() {
         return Err(busy(&record));
@@ -287,6 +276,22 @@ fn replace(
     record.properties = spec.properties;
     record.tags = spec.tags;
     Ok(start_update(w, d, record, key))
+}
+
+/// A write that changes nothing (typically a client retrying after a lost response): report
+/// the current state and the in-flight operation, if any, instead of a conflict.
+fn unchanged(w: &WriteCtx<'_>, record: &ComputeRecord) -> Response {
+    match &record.pending_op {
+        Some(op_id) => respond(
+            StatusCode::OK,
+            Some(record.render(w.app)),
+            &[
+                ("azure-asyncoperation", w.status_url(record, op_id)),
+                ("retry-after", "1".into()),
+            ],
+        ),
+        None => respond(StatusCode::OK, Some(record.render(w.app)), &[]),
+    }
 }
 
 fn start_update(w: &WriteCtx<'_>, d: &mut Data, mut record: ComputeRecord, key: &str) -> Response {
@@ -315,10 +320,8 @@ async fn patch_one(
     };
     let key = p.key();
     app.store.write(|d| {
-        let mut record = d.computes.get(&key).cloned().ok_or_else(|| not_found(&p))?;
-        if record.is_busy() {
-            return Err(busy(&record));
-        }
+        let current = d.computes.get(&key).cloned().ok_or_else(|| not_found(&p))?;
+        let mut record = current.clone();
         if let Some(sent) = patch.scale_settings {
             let aml = record.aml_mut();
             let mut scale = aml
@@ -332,6 +335,13 @@ async fn patch_one(
         }
         if let Some(tags) = patch.tags {
             record.tags = if tags.is_null() { None } else { Some(tags) };
+        }
+        if model::mutable_fields(&current.spec_body()) == model::mutable_fields(&record.spec_body())
+        {
+            return Ok(unchanged(&w, &current));
+        }
+        if current.is_busy() {
+            return Err(busy(&current));
         }
         Ok(start_update(&w, d, record, &key))
     })

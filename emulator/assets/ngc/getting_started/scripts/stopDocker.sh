@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+docker stop claradevday
