@@ -19,6 +19,24 @@ pub struct ServeConfig {
     pub provider_address: String,
 }
 
+/// Exits once Terraform is gone. A killed Terraform cannot send Shutdown, and a provider left
+/// running would keep writing (downloads, uploads) while the next apply works on the same
+/// objects; everything it did is adopted by that apply, so stopping loses nothing.
+fn exit_when_orphaned() {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            if std::os::unix::process::parent_id() != parent {
+                tracing::warn!(
+                    "Terraform (pid {parent}) exited without shutting the provider down; exiting"
+                );
+                std::process::exit(1);
+            }
+        }
+    });
+}
+
 /// Runs the provider as a Terraform plugin (or, with `--debug`, as a reattachable
 /// debug server) and returns the process exit code.
 pub fn serve_main<P: Provider>(make_provider: impl FnOnce() -> P, config: ServeConfig) -> ExitCode {
@@ -37,6 +55,7 @@ pub fn serve_main<P: Provider>(make_provider: impl FnOnce() -> P, config: ServeC
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
+        exit_when_orphaned();
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
