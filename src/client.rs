@@ -8,20 +8,24 @@ use clara_framework::{AttrPath, Diagnostics, Value};
 
 use crate::ids::WorkspaceId;
 
-#[allow(dead_code)] // read by ngc_asset
 pub struct NgcSettings {
     pub api_key: Option<Secret>,
     pub org: Option<String>,
     pub team: Option<String>,
     pub endpoint: Option<String>,
+    pub auth_endpoint: Option<String>,
 }
 
 pub struct ClaraClient {
     pub arm: Arc<ArmClient>,
     pub default_workspace: Option<WorkspaceId>,
-    /// Read by `ngc_asset`; configured now so the provider block is complete from the start.
-    #[allow(dead_code)]
     pub ngc: NgcSettings,
+    /// Shared HTTPS client (trusts SSL_CERT_FILE roots) for NGC and blob storage.
+    pub http: reqwest::Client,
+    /// `{account}` template overriding datastores' blob endpoints (Azurite, private endpoints).
+    pub storage_blob_endpoint: Option<String>,
+    pub cache_directory: std::path::PathBuf,
+    pub lookups: crate::azureml::Lookups,
     /// Long-running waits end when the framework drops their future (Stop, timeouts);
     /// this token is for callers that must cancel explicitly.
     pub cancel: clara_azure::CancellationToken,

@@ -9,6 +9,8 @@ mod ids;
 mod iso8601;
 mod provider;
 mod resources;
+mod storage;
+mod transfer;
 
 use clara_framework::ProviderServer;
 use clara_tfplugin::serve::{ServeConfig, serve_main};
@@ -23,4 +25,15 @@ fn main() -> std::process::ExitCode {
             provider_address: PROVIDER_ADDRESS.to_string(),
         },
     )
+}
+
+/// Hex SHA-256 of a JSON value in canonical (sorted-key) form: names derived from content.
+pub fn content_hash(v: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    // serde_json maps are sorted (no preserve_order feature), so this is canonical.
+    let bytes = serde_json::to_vec(v).expect("JSON serializes");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

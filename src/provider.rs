@@ -45,6 +45,15 @@ fn flag(config: &Value, name: &str, env: &str, default: bool) -> bool {
         .unwrap_or(default)
 }
 
+/// Downloads are kept here between runs so an interrupted transfer resumes.
+fn default_cache_dir() -> std::path::PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("terraform-provider-clara")
+}
+
 /// Retry/poll tuning from the environment, for fast local emulators; Azure's own
 /// `Retry-After` still wins when it asks for longer.
 fn retry_policy() -> RetryPolicy {
@@ -116,6 +125,24 @@ impl Provider for ClaraProvider {
                     .validate(Matches::new("[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}", "must be 3-33 letters, digits, '-' or '_', starting with a letter or digit"))
                     .describe("Default Azure ML workspace for every resource without `workspace_id`. Env: `CLARA_WORKSPACE_NAME`."),
             )
+            .attribute(
+                Attribute::string("storage_blob_endpoint")
+                    .optional()
+                    .validate(Matches::new("https?://.+", "must be an http:// or https:// URL"))
+                    .describe(
+                        "Blob service URL for datastores, with `{account}` standing for the storage account, e.g. \
+                         `http://127.0.0.1:10000/{account}` for Azurite. Default: the datastore's own \
+                         `https://{account}.blob.<endpoint>`. Env: `CLARA_STORAGE_BLOB_ENDPOINT`.",
+                    ),
+            )
+            .attribute(
+                Attribute::string("cache_directory")
+                    .optional()
+                    .describe(
+                        "Where downloads are kept between runs so an interrupted transfer resumes. Default \
+                         `$XDG_CACHE_HOME/terraform-provider-clara` (or `~/.cache/...`). Env: `CLARA_CACHE_DIR`.",
+                    ),
+            )
             .block(
                 NestedBlock::list(
                     "ngc",
@@ -123,7 +150,18 @@ impl Provider for ClaraProvider {
                         .attribute(Attribute::string("api_key").optional().sensitive().describe("NGC API key (legacy or `nvapi-`). Env: `NGC_CLI_API_KEY`, `NGC_API_KEY`. Public assets need none."))
                         .attribute(Attribute::string("org").optional().describe("NGC org. Env: `NGC_CLI_ORG`."))
                         .attribute(Attribute::string("team").optional().describe("NGC team. Env: `NGC_CLI_TEAM`."))
-                        .attribute(Attribute::string("endpoint").optional().validate(https()).describe("NGC API endpoint override. Env: `NGC_API_ENDPOINT`.")),
+                        .attribute(
+                            Attribute::string("endpoint")
+                                .optional()
+                                .validate(https())
+                                .describe("NGC API endpoint, default `https://api.ngc.nvidia.com`. Env: `NGC_CLI_API_URL`."),
+                        )
+                        .attribute(
+                            Attribute::string("auth_endpoint")
+                                .optional()
+                                .validate(https())
+                                .describe("NGC token service, default `https://authn.nvidia.com`. Env: `NGC_CLI_AUTH_URL`."),
+                        ),
                 )
                 .max_items(1),
             ),
@@ -235,8 +273,17 @@ impl Provider for ClaraProvider {
                 .map(Secret::new),
             org: setting(&ngc_block, "org", &["NGC_CLI_ORG"]),
             team: setting(&ngc_block, "team", &["NGC_CLI_TEAM"]),
-            endpoint: setting(&ngc_block, "endpoint", &["NGC_API_ENDPOINT"]),
+            endpoint: setting(&ngc_block, "endpoint", &["NGC_CLI_API_URL"]),
+            auth_endpoint: setting(&ngc_block, "auth_endpoint", &["NGC_CLI_AUTH_URL"]),
         };
+        let storage_blob_endpoint = setting(
+            config,
+            "storage_blob_endpoint",
+            &["CLARA_STORAGE_BLOB_ENDPOINT"],
+        );
+        let cache_directory = setting(config, "cache_directory", &["CLARA_CACHE_DIR"])
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(default_cache_dir);
         let http = match clara_azure::http::build_http_client(
             &clara_azure::http::HttpClientOptions::from_env(),
         ) {
@@ -253,19 +300,28 @@ impl Provider for ClaraProvider {
                 return None;
             }
         };
-        let mut options = ArmOptions::new(endpoint, API_VERSION, credential, http);
+        let mut options = ArmOptions::new(endpoint, API_VERSION, credential, http.clone());
         options.retry = retry_policy();
         let arm = ArmClient::new(options);
         Some(ClaraClient {
             arm: Arc::new(arm),
             default_workspace,
             ngc,
+            http,
+            storage_blob_endpoint,
+            cache_directory,
+            lookups: Default::default(),
             cancel: Default::default(),
         })
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource<ClaraClient>>> {
-        vec![Arc::new(resources::azureml_gpu_cluster::GpuCluster)]
+        vec![
+            Arc::new(resources::azureml_gpu_cluster::GpuCluster),
+            Arc::new(resources::ngc_asset::NgcAsset),
+            Arc::new(resources::azureml_environment::Environment),
+            Arc::new(resources::clara_training_run::TrainingRun),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<ClaraClient>>> {

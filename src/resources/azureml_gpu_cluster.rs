@@ -84,14 +84,7 @@ impl Resource<ClaraClient> for GpuCluster {
                         .validate(Matches::new("[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]", NAME_RULE))
                         .describe("Cluster name, 3-32 characters, unique in the workspace."),
                 )
-                .attribute(
-                    Attribute::string("workspace_id")
-                        .optional()
-                        .computed()
-                        .requires_replace()
-                        .use_state_for_unknown()
-                        .describe("ARM id of the Azure ML workspace. Defaults to the provider's workspace."),
-                )
+                .attribute(super::workspace_id_attribute())
                 .attribute(
                     Attribute::string("location")
                         .optional()
@@ -234,11 +227,7 @@ impl Resource<ClaraClient> for GpuCluster {
             .planned
             .as_object_mut()
             .expect("planned state is an object");
-        if planned["workspace_id"].is_unknown() || planned["workspace_id"].is_null() {
-            if let Some(ws) = client.workspace(&Value::Null, diags) {
-                planned.insert("workspace_id".into(), Value::from(ws.to_string()));
-            }
-        }
+        super::plan_default_workspace(client, req.config, planned, diags);
         let Some(ws) = planned["workspace_id"]
             .as_str()
             .and_then(|id| WorkspaceId::parse(id).ok())

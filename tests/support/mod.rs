@@ -203,6 +203,31 @@ impl Emulator {
         }
     }
 
+    /// GET an ARM path (with the emulator's own token), as the portal would.
+    pub fn arm_get(&self, id: &str) -> Json {
+        let url = format!("{}{id}?api-version=2025-12-01", self.url);
+        self.http()
+            .get(&url)
+            .bearer_auth(self.token())
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// Admin call on the emulator (`/_emulator/...`).
+    pub fn admin(&self, method: reqwest::Method, path: &str, body: Option<Json>) -> Json {
+        let mut req = self
+            .http()
+            .request(method, format!("{}/_emulator/{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().unwrap();
+        assert!(r.status().is_success(), "admin {path}: {}", r.status());
+        r.json().unwrap_or(Json::Null)
+    }
+
     pub fn delete_arm(&self, id: &str) {
         self.arm(
             reqwest::Method::DELETE,
@@ -248,11 +273,12 @@ pub fn emulator_config() -> Json {
     })
 }
 
-/// A Terraform working directory wired to the emulator.
+/// A Terraform working directory wired to the emulator (and, when asked, to Azurite).
 pub struct Workspace {
     pub tmp: tempfile::TempDir,
     pub dir: PathBuf,
     pub emulator: Emulator,
+    pub azurite: Option<clara_testkit::Azurite>,
     env: Vec<(String, String)>,
 }
 
@@ -263,10 +289,43 @@ impl Workspace {
     }
 
     pub fn with_config(example: &str, config: Json) -> Workspace {
+        Self::build(Some(example), None, config, false)
+    }
+
+    /// An example with blob storage: Azurite behind the workspace's datastores.
+    pub fn with_storage(example: &str, config: Json) -> Workspace {
+        Self::build(Some(example), None, config, true)
+    }
+
+    /// A configuration written by the test, with blob storage.
+    pub fn inline(hcl: &str, config: Json) -> Workspace {
+        Self::build(None, Some(hcl), config, true)
+    }
+
+    fn build(
+        example: Option<&str>,
+        hcl: Option<&str>,
+        mut config: Json,
+        storage: bool,
+    ) -> Workspace {
         let tmp = tempfile::tempdir().unwrap();
+        let azurite = storage.then(clara_testkit::Azurite::start);
+        if let Some(a) = &azurite {
+            config["storage"] = serde_json::json!({"blob_endpoint": a.account_url()});
+        }
         let emulator = Emulator::start(&tmp.path().join("emulator"), config);
         let dir = tmp.path().join("work");
-        copy_dir(&repo_root().join("examples").join(example), &dir);
+        match (example, hcl) {
+            (Some(example), _) => copy_dir(&repo_root().join("examples").join(example), &dir),
+            (None, Some(hcl)) => {
+                std::fs::create_dir_all(&dir).unwrap();
+                let header = format!(
+                    "terraform {{\n  required_providers {{\n    clara = {{ source = \"clara-ml/clara\" }}\n  }}\n}}\n\nprovider \"clara\" {{}}\n\n"
+                );
+                std::fs::write(dir.join("main.tf"), header + hcl).unwrap();
+            }
+            _ => unreachable!(),
+        }
         let rc = tmp.path().join("terraformrc");
         std::fs::write(
             &rc,
@@ -295,13 +354,74 @@ impl Workspace {
             // Keep the provider's retry waits short against the local emulator.
             ("CLARA_ARM_RETRY_BASE_MS".into(), "50".into()),
             ("CLARA_ARM_POLL_MIN_MS".into(), "100".into()),
+            ("NGC_CLI_API_URL".into(), emulator.url.clone()),
+            ("NGC_CLI_AUTH_URL".into(), emulator.url.clone()),
+            (
+                "CLARA_CACHE_DIR".into(),
+                tmp.path().join("cache").display().to_string(),
+            ),
         ];
-        Workspace {
+        let mut ws = Workspace {
             tmp,
             dir,
             emulator,
+            azurite,
             env,
+        };
+        if let Some(port) = ws.azurite.as_ref().map(|a| a.port) {
+            ws.set_env(
+                "CLARA_STORAGE_BLOB_ENDPOINT",
+                &format!("http://127.0.0.1:{port}/{{account}}"),
+            );
         }
+        ws
+    }
+
+    /// A blob client on the workspace's default datastore container, as Azure ML holds it.
+    pub fn blobs(&self) -> (clara_azure::blob::BlobClient, String) {
+        let a = self.azurite.as_ref().expect("workspace has storage");
+        let url = url::Url::parse(&a.account_url()).unwrap();
+        let cred = clara_azure::blob::BlobCredential::SharedKey {
+            account: clara_testkit::ACCOUNT.into(),
+            key: clara_azure::Secret::new(clara_testkit::KEY),
+        };
+        let client = clara_azure::blob::BlobClient::new(
+            url,
+            cred,
+            reqwest::Client::new(),
+            Default::default(),
+        )
+        .unwrap();
+        let ds = self.emulator.arm_get(&format!(
+            "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}/datastores/workspaceblobstore"
+        ));
+        (
+            client,
+            ds["properties"]["containerName"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    }
+
+    /// Names of the blobs under a prefix of the default datastore.
+    pub fn blob_names(&self, prefix: &str) -> Vec<String> {
+        let (client, container) = self.blobs();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        match rt.block_on(client.list(&container, prefix)) {
+            Ok(items) => items.into_iter().map(|b| b.name).collect(),
+            Err(e) if e.is_not_found() => vec![],
+            Err(e) => panic!("listing blobs: {e}"),
+        }
+    }
+
+    pub fn delete_blob(&self, name: &str) {
+        let (client, container) = self.blobs();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        assert!(
+            rt.block_on(client.delete(&container, name)).unwrap(),
+            "{name} existed"
+        );
     }
 
     pub fn set_env(&mut self, k: &str, v: &str) {

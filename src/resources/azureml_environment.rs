@@ -1,0 +1,417 @@
+//! `azureml_environment`: an Azure ML environment version: a container image (e.g. Clara
+//! Train) plus conda/pip packages. Versions are immutable in Azure, so when no version is
+//! given it is derived from the content: a content change plans a new version (replacement)
+//! instead of failing with a 409 on the old one.
+
+use std::collections::BTreeMap;
+
+use clara_framework::model::{decode, encode};
+use clara_framework::validators::{Matches, OneOf};
+use clara_framework::{
+    ApplyRequest, AttrPath, Attribute, Block, Diagnostics, PlanRequest, Resource, Schema, Value,
+    async_trait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::client::ClaraClient;
+use crate::content_hash;
+use crate::ids::{ChildId, WorkspaceId};
+
+pub struct Environment;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Env {
+    id: Option<String>,
+    name: String,
+    version: Option<String>,
+    workspace_id: Option<String>,
+    image: String,
+    conda_packages: Option<Vec<String>>,
+    pip_packages: Option<Vec<String>>,
+    python_version: Option<String>,
+    conda_file: Option<String>,
+    os_type: Option<String>,
+    description: Option<String>,
+    tags: Option<BTreeMap<String, String>>,
+    archive_on_destroy: Option<bool>,
+    asset_id: Option<String>,
+    rendered_conda_file: Option<String>,
+}
+
+const NAME_RULE: &str =
+    "must be 1-255 letters, digits, '-' or '_', starting with a letter or digit";
+
+#[async_trait]
+impl Resource<ClaraClient> for Environment {
+    fn type_name(&self) -> &'static str {
+        "azureml_environment"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            0,
+            Block::new(
+                "An Azure ML environment version: a Docker image such as `nvcr.io/nvidia/clara-train-sdk:v3.0` plus conda \
+                 and pip packages. Content is immutable in Azure: a change creates a new version.",
+            )
+            .attribute(Attribute::string("id").computed().use_state_for_unknown().describe("ARM id of the environment version."))
+            .attribute(
+                Attribute::string("name")
+                    .required()
+                    .requires_replace()
+                    .validate(Matches::new("[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}", NAME_RULE))
+                    .describe("Environment name, e.g. `clara_env`."),
+            )
+            .attribute(
+                Attribute::string("version")
+                    .optional()
+                    .computed()
+                    .requires_replace()
+                    .validate(Matches::new("[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}", "must be letters, digits, '.', '-' or '_'"))
+                    .describe("Version. When omitted it is derived from the content (`c-` and 12 hex digits), so a content change plans a new version."),
+            )
+            .attribute(super::workspace_id_attribute())
+            .attribute(Attribute::string("image").required().requires_replace().describe("Base container image, e.g. `nvcr.io/nvidia/clara-train-sdk:v3.0`."))
+            .attribute(Attribute::string_list("conda_packages").optional().requires_replace().describe("Conda packages rendered into the environment's conda file, e.g. `[\"matplotlib\"]`."))
+            .attribute(Attribute::string_list("pip_packages").optional().requires_replace().describe("Pip packages rendered into the conda file, e.g. `[\"jupyterlab\"]`."))
+            .attribute(Attribute::string("python_version").optional().requires_replace().describe("Python version pinned in the rendered conda file (with packages only), e.g. `3.8`."))
+            .attribute(Attribute::string("conda_file").optional().requires_replace().describe("A complete conda file (YAML) instead of `conda_packages`/`pip_packages`."))
+            .attribute(Attribute::string("os_type").default("Linux").requires_replace().validate(OneOf(&["Linux", "Windows"])).describe("`Linux` (default) or `Windows`."))
+            .attribute(Attribute::string("description").optional().describe("Description. Updates in place."))
+            .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
+            .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy, archive the version (default) instead of deleting it, so jobs that used it stay reproducible."))
+            .attribute(Attribute::string("asset_id").computed().use_state_for_unknown().describe("`azureml:<name>:<version>`, as jobs reference it."))
+            .attribute(Attribute::string("rendered_conda_file").computed().use_state_for_unknown().describe("The conda file sent to Azure, if any.")),
+        )
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        let packages =
+            !config.get("conda_packages").is_null() || !config.get("pip_packages").is_null();
+        if packages && !config.get("conda_file").is_null() {
+            diags.attr_error(
+                AttrPath::root("conda_file"),
+                "Conflicting arguments",
+                "Set conda_file, or conda_packages/pip_packages, not both.",
+            );
+        }
+        if !config.get("python_version").is_null() && !packages {
+            diags.attr_error(AttrPath::root("python_version"), "python_version needs packages", "python_version applies to the conda file rendered from conda_packages/pip_packages.");
+        }
+    }
+
+    async fn modify_plan(
+        &self,
+        client: &ClaraClient,
+        req: PlanRequest<'_>,
+        diags: &mut Diagnostics,
+    ) {
+        let planned = req
+            .planned
+            .as_object_mut()
+            .expect("planned state is an object");
+        super::plan_default_workspace(client, req.config, planned, diags);
+        let Ok(m) = decode::<Env>(&Value::Object(planned.clone())) else {
+            return;
+        };
+        let content_known = [
+            "image",
+            "conda_packages",
+            "pip_packages",
+            "python_version",
+            "conda_file",
+            "os_type",
+        ]
+        .iter()
+        .all(|k| planned.get(*k).is_some_and(Value::is_wholly_known));
+        if content_known {
+            let rendered = render_conda(&m);
+            planned.insert("rendered_conda_file".into(), Value::from(rendered.clone()));
+            if req.config.get("version").is_null() {
+                planned.insert(
+                    "version".into(),
+                    Value::from(content_version(&m, rendered.as_deref())),
+                );
+            }
+        }
+        // A version whose content changed would be a 409 in Azure: the plan must replace it.
+        let version_changed = req.prior.get("version") != &planned["version"];
+        if !req.prior.is_null()
+            && version_changed
+            && !req.requires_replace.contains(&AttrPath::root("version"))
+        {
+            req.requires_replace.push(AttrPath::root("version"));
+        }
+        let (name, version) = (
+            planned["name"].as_str().map(str::to_string),
+            planned["version"].as_str().map(str::to_string),
+        );
+        if let (Some(name), Some(version)) = (name, version) {
+            let asset = format!("azureml:{name}:{version}");
+            planned.insert("asset_id".into(), Value::from(asset));
+            if let Some(ws) = planned["workspace_id"]
+                .as_str()
+                .and_then(|w| WorkspaceId::parse(w).ok())
+            {
+                planned.insert("id".into(), Value::from(version_id(&ws, &name, &version)));
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        client: &ClaraClient,
+        req: &ApplyRequest,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let Some(mut m) = model(&req.planned, diags) else {
+            return Value::Null;
+        };
+        let Some(ws) = client.workspace(&Value::from(m.workspace_id.clone()), diags) else {
+            return Value::Null;
+        };
+        let rendered = render_conda(&m);
+        let version = m
+            .version
+            .clone()
+            .unwrap_or_else(|| content_version(&m, rendered.as_deref()));
+        let id = version_id(&ws, &m.name, &version);
+        // PUT is idempotent for identical content: a re-run after an interruption adopts the version.
+        match client
+            .arm
+            .put_json(&id, &body(&m, rendered.as_deref(), false))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_conflict() => {
+                diags.attr_error(
+                    AttrPath::root("version"),
+                    "Environment version already exists with other content",
+                    format!("{}:{} exists in Azure with different content, and environment versions are immutable. Choose another version, or omit version to derive one from the content. ({e})", m.name, version),
+                );
+                return Value::Null;
+            }
+            Err(e) => {
+                diags.error("Creating the environment version failed", e.to_string());
+                return Value::Null;
+            }
+        }
+        m.version = Some(version.clone());
+        m.rendered_conda_file = rendered;
+        m.asset_id = Some(format!("azureml:{}:{version}", m.name));
+        m.id = Some(id);
+        state(&m)
+    }
+
+    async fn read(&self, client: &ClaraClient, current: &Value, diags: &mut Diagnostics) -> Value {
+        let Some(mut m) = model(current, diags) else {
+            return current.clone();
+        };
+        let Some(id) = m.id.clone() else {
+            return Value::Null;
+        };
+        let body = match client.arm.get_json(&id).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Value::Null,
+            Err(e) => {
+                diags.error("Cannot read the environment version", e.to_string());
+                return current.clone();
+            }
+        };
+        let p = &body["properties"];
+        if p["isArchived"].as_bool() == Some(true) {
+            return Value::Null;
+        }
+        if let Some(image) = p["image"].as_str() {
+            m.image = image.to_string();
+        }
+        m.description = p["description"].as_str().map(str::to_string);
+        m.tags = p["tags"].as_object().filter(|t| !t.is_empty()).map(|t| {
+            t.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        });
+        if m.tags.is_none() && current.get("tags").as_map().is_some_and(|t| t.is_empty()) {
+            m.tags = Some(BTreeMap::new());
+        }
+        if m.name.is_empty() {
+            // Imported: fill what the id and body say.
+            if let Ok(c) = ChildId::parse(
+                id.rsplit_once("/versions/").map(|(a, _)| a).unwrap_or(&id),
+                "environments",
+            ) {
+                m.name = c.name;
+                m.workspace_id = Some(c.workspace.to_string());
+            }
+            m.version = id.rsplit_once("/versions/").map(|(_, v)| v.to_string());
+            m.os_type = p["osType"]
+                .as_str()
+                .map(str::to_string)
+                .or(Some("Linux".into()));
+            m.conda_file = p["condaFile"].as_str().map(str::to_string);
+            m.rendered_conda_file = m.conda_file.clone();
+            m.asset_id = m
+                .version
+                .as_ref()
+                .map(|v| format!("azureml:{}:{v}", m.name));
+            m.archive_on_destroy = Some(true);
+        }
+        state(&m)
+    }
+
+    async fn update(
+        &self,
+        client: &ClaraClient,
+        req: &ApplyRequest,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let Some(m) = model(&req.planned, diags) else {
+            return req.prior.clone();
+        };
+        let id = m.id.clone().unwrap_or_default();
+        // Only description and tags (and archive_on_destroy, local) change in place.
+        if let Err(e) = client
+            .arm
+            .put_json(&id, &body(&m, m.rendered_conda_file.as_deref(), false))
+            .await
+        {
+            diags.error("Updating the environment version failed", e.to_string());
+            return req.prior.clone();
+        }
+        state(&m)
+    }
+
+    async fn delete(&self, client: &ClaraClient, current: &Value, diags: &mut Diagnostics) {
+        let Some(m) = model(current, diags) else {
+            return;
+        };
+        let Some(id) = m.id.clone() else { return };
+        let result = if m.archive_on_destroy.unwrap_or(true) {
+            client
+                .arm
+                .put_json(&id, &body(&m, m.rendered_conda_file.as_deref(), true))
+                .await
+                .map(|_| ())
+        } else {
+            client.arm.delete(&id, &[]).await.map(|_| ())
+        };
+        match result {
+            Err(e) if !e.is_not_found() => {
+                diags.error("Removing the environment version failed", e.to_string())
+            }
+            _ => {}
+        }
+    }
+
+    async fn import(&self, _client: &ClaraClient, id: &str, diags: &mut Diagnostics) -> Value {
+        let Some((container, version)) = id.rsplit_once("/versions/") else {
+            diags.error("Invalid import id", format!("\"{id}\" is not an environment version id (…/environments/<name>/versions/<version>)."));
+            return Value::Null;
+        };
+        match ChildId::parse(container, "environments") {
+            Ok(c) => state(&Env {
+                id: Some(version_id(&c.workspace, &c.name, version)),
+                ..Default::default()
+            }),
+            Err(e) => {
+                diags.error("Invalid import id", e);
+                let _ = version;
+                Value::Null
+            }
+        }
+    }
+}
+
+fn model(v: &Value, diags: &mut Diagnostics) -> Option<Env> {
+    decode(v).map_err(|d| diags.extend(d)).ok()
+}
+
+fn state(m: &Env) -> Value {
+    encode(m, &Environment.schema().block.object_type()).unwrap_or(Value::Null)
+}
+
+fn version_id(ws: &WorkspaceId, name: &str, version: &str) -> String {
+    format!("{}/versions/{version}", ws.child("environments", name))
+}
+
+/// The conda file sent to Azure: the given one, or one rendered from package lists
+/// (the toolkit rendered matplotlib and jupyterlab this way).
+fn render_conda(m: &Env) -> Option<String> {
+    if let Some(f) = &m.conda_file {
+        return Some(f.clone());
+    }
+    let conda = m.conda_packages.clone().unwrap_or_default();
+    let pip = m.pip_packages.clone().unwrap_or_default();
+    if conda.is_empty() && pip.is_empty() {
+        return None;
+    }
+    let mut out =
+        String::from("name: clara-environment\nchannels:\n  - conda-forge\ndependencies:\n");
+    if let Some(py) = &m.python_version {
+        out.push_str(&format!("  - python={py}\n"));
+    }
+    for p in &conda {
+        out.push_str(&format!("  - {p}\n"));
+    }
+    if !pip.is_empty() {
+        out.push_str("  - pip\n  - pip:\n");
+        for p in &pip {
+            out.push_str(&format!("    - {p}\n"));
+        }
+    }
+    Some(out)
+}
+
+fn content_version(m: &Env, conda: Option<&str>) -> String {
+    let content = json!({"image": m.image, "condaFile": conda, "osType": m.os_type.as_deref().unwrap_or("Linux")});
+    format!("c-{}", &content_hash(&content)[..12])
+}
+
+fn body(m: &Env, conda: Option<&str>, archived: bool) -> serde_json::Value {
+    let mut p = json!({
+        "image": m.image,
+        "osType": m.os_type.as_deref().unwrap_or("Linux"),
+        "isArchived": archived,
+    });
+    if let Some(c) = conda {
+        p["condaFile"] = json!(c);
+    }
+    if let Some(d) = &m.description {
+        p["description"] = json!(d);
+    }
+    if let Some(t) = &m.tags {
+        p["tags"] = json!(t);
+    }
+    json!({"properties": p})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_packages_like_the_toolkit_and_versions_by_content() {
+        let m = Env {
+            image: "nvcr.io/nvidia/clara-train-sdk:v3.0".into(),
+            conda_packages: Some(vec!["matplotlib".into()]),
+            pip_packages: Some(vec!["jupyterlab".into()]),
+            ..Default::default()
+        };
+        let conda = render_conda(&m).unwrap();
+        assert!(
+            conda.contains("  - matplotlib\n") && conda.contains("    - jupyterlab\n"),
+            "{conda}"
+        );
+        let v1 = content_version(&m, Some(&conda));
+        let mut m2 = m.clone();
+        m2.pip_packages = Some(vec!["jupyterlab==3.0".into()]);
+        assert_ne!(v1, content_version(&m2, render_conda(&m2).as_deref()));
+        assert_eq!(
+            v1,
+            content_version(&m, Some(&conda)),
+            "stable for the same content"
+        );
+        assert!(v1.starts_with("c-") && v1.len() == 14);
+    }
+}

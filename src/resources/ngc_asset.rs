@@ -1,0 +1,559 @@
+//! `ngc_asset`: an NVIDIA NGC model or resource (or any https URL), downloaded with
+//! verification and resume, unpacked safely, and uploaded to a workspace datastore,
+//! optionally registered as an Azure ML data asset.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clara_framework::model::{decode, encode};
+use clara_framework::validators::{Matches, OneOf};
+use clara_framework::{
+    ApplyRequest, AttrPath, Attribute, Block, Diagnostics, NestedBlock, PlanRequest, Resource,
+    Schema, TimeoutDefaults, Value, async_trait,
+};
+use clara_ngc::{AssetKind, AssetRef, NgcClient, NgcOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::client::ClaraClient;
+use crate::ids::WorkspaceId;
+use crate::storage;
+use crate::transfer::{self, Marker};
+
+pub struct NgcAsset;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Asset {
+    id: Option<String>,
+    source: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    url: Option<String>,
+    unpack: Option<bool>,
+    strip_root: Option<bool>,
+    local_directory: Option<String>,
+    workspace_id: Option<String>,
+    datastore: Option<String>,
+    datastore_path: Option<String>,
+    data_asset: Option<DataAsset>,
+    tags: Option<BTreeMap<String, String>>,
+    resolved_version: Option<String>,
+    file_count: Option<i64>,
+    total_size_bytes: Option<i64>,
+    content_digest: Option<String>,
+    datastore_uri: Option<String>,
+    blob_url: Option<String>,
+    data_asset_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct DataAsset {
+    name: String,
+    version: Option<String>,
+    description: Option<String>,
+}
+
+const PATH_RULE: &str =
+    "must be a relative path of letters, digits and . _ - / (no leading '/', no '..')";
+
+#[async_trait]
+impl Resource<ClaraClient> for NgcAsset {
+    fn type_name(&self) -> &'static str {
+        "ngc_asset"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            0,
+            Block::new(
+                "An NVIDIA NGC model or resource, or any https URL: downloaded with per-file SHA-256 verification and \
+                 resume, unpacked with path-traversal and archive-bomb protection, and uploaded to an Azure ML datastore.",
+            )
+            .attribute(Attribute::string("id").computed().use_state_for_unknown().describe("The asset's datastore URI."))
+            .attribute(
+                Attribute::string("source")
+                    .optional()
+                    .requires_replace()
+                    .validate(Matches::new(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){1,2}(:[A-Za-z0-9_.-]+)?", "must be org/[team/]name[:version]"))
+                    .describe("NGC asset in NGC CLI form, `org/[team/]name[:version]`, e.g. `nvidia/med/clara_train_covid19_3d_ct_classification:1`. Without a version the latest complete one is used. Exactly one of `source` and `url`."),
+            )
+            .attribute(
+                Attribute::string("type")
+                    .default("model")
+                    .requires_replace()
+                    .validate(OneOf(&["model", "resource"]))
+                    .describe("What `source` names: `model` (default) or `resource`."),
+            )
+            .attribute(
+                Attribute::string("url")
+                    .optional()
+                    .requires_replace()
+                    .validate(Matches::new("https://.+", "must be an https:// URL"))
+                    .describe("Any https URL. NGC `.../v2/models|resources/.../versions/<v>/zip` URLs (as in azureml-ngc-tools' ngc_config.json) are fetched file by file through NGC's manifest."),
+            )
+            .attribute(Attribute::bool("unpack").default(true).requires_replace().describe("Unpack downloaded archives (zip, tar, tar.gz/bz2/xz). Default `true`."))
+            .attribute(Attribute::bool("strip_root").default(false).requires_replace().describe("Drop an archive's single top-level folder, as azureml-ngc-tools did. Default `false`."))
+            .attribute(Attribute::string("local_directory").optional().requires_replace().describe("Also keep the unpacked files here (the toolkit's `localdirectory`). Removed on destroy only if this resource created it."))
+            .attribute(super::workspace_id_attribute())
+            .attribute(
+                Attribute::string("datastore")
+                    .optional()
+                    .computed()
+                    .requires_replace()
+                    .use_state_for_unknown()
+                    .describe("Workspace datastore to upload to (AzureBlob). Defaults to the workspace's default datastore."),
+            )
+            .attribute(
+                Attribute::string("datastore_path")
+                    .optional()
+                    .computed()
+                    .requires_replace()
+                    .use_state_for_unknown()
+                    .validate(Matches::new(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?", PATH_RULE))
+                    .describe("Folder in the datastore (the toolkit's `computedirectory`). Default `ngc/<org>/[<team>/]<name>/<version>`."),
+            )
+            .attribute(Attribute::string_map("tags").optional().describe("Tags of the registered data asset. Update in place."))
+            .attribute(Attribute::string("resolved_version").computed().use_state_for_unknown().describe("The NGC version fetched."))
+            .attribute(Attribute::number("file_count").computed().use_state_for_unknown().describe("Files uploaded."))
+            .attribute(Attribute::number("total_size_bytes").computed().use_state_for_unknown().describe("Bytes uploaded."))
+            .attribute(Attribute::string("content_digest").computed().use_state_for_unknown().describe("SHA-256 over the NGC file manifest (paths, sizes, SHA-256s)."))
+            .attribute(Attribute::string("datastore_uri").computed().use_state_for_unknown().describe("`azureml://datastores/<name>/paths/<path>/`, for job inputs."))
+            .attribute(Attribute::string("blob_url").computed().use_state_for_unknown().describe("URL of the folder in blob storage."))
+            .attribute(Attribute::string("data_asset_id").computed().use_state_for_unknown().describe("ARM id of the registered data asset version, if any."))
+            .block(
+                NestedBlock::single(
+                    "data_asset",
+                    Block::new("Register the uploaded folder as an Azure ML data asset (uri_folder).")
+                        .attribute(Attribute::string("name").required().validate(Matches::new("[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}", "must be letters, digits, '-' or '_'")).describe("Data asset name."))
+                        .attribute(Attribute::string("version").optional().describe("Data asset version. Default: the NGC version."))
+                        .attribute(Attribute::string("description").optional().describe("Description of the data asset.")),
+                )
+                .requires_replace(),
+            ),
+        )
+    }
+
+    fn timeouts(&self) -> Option<TimeoutDefaults> {
+        Some(TimeoutDefaults::minutes(120, 10, 10, 60))
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        let (source, url) = (config.get("source"), config.get("url"));
+        if source.is_null() && url.is_null() {
+            diags.attr_error(
+                AttrPath::root("source"),
+                "Nothing to fetch",
+                "Set source (an NGC asset) or url.",
+            );
+        }
+        if !source.is_null() && !url.is_null() {
+            diags.attr_error(
+                AttrPath::root("url"),
+                "Conflicting arguments",
+                "Set only one of source and url.",
+            );
+        }
+        if let Some(p) = config.get("datastore_path").as_str() {
+            if p.split('/').any(|seg| seg == "..") {
+                diags.attr_error(
+                    AttrPath::root("datastore_path"),
+                    "Invalid datastore_path",
+                    format!("datastore_path {PATH_RULE}."),
+                );
+            }
+        }
+        if let Some(s) = source.as_str() {
+            let kind = asset_kind(config.get("type").as_str());
+            if let Err(e) = AssetRef::parse(s, kind) {
+                diags.attr_error(AttrPath::root("source"), "Invalid NGC source", e);
+            }
+        }
+    }
+
+    async fn modify_plan(
+        &self,
+        client: &ClaraClient,
+        req: PlanRequest<'_>,
+        diags: &mut Diagnostics,
+    ) {
+        let planned = req
+            .planned
+            .as_object_mut()
+            .expect("planned state is an object");
+        super::plan_default_workspace(client, req.config, planned, diags);
+        if planned["datastore_path"].is_unknown() {
+            if let Some(path) = default_path(
+                planned.get("source").and_then(Value::as_str),
+                planned.get("type").and_then(Value::as_str),
+                planned.get("url").and_then(Value::as_str),
+            ) {
+                planned.insert("datastore_path".into(), Value::from(path));
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        client: &ClaraClient,
+        req: &ApplyRequest,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let Some(mut m) = model(&req.planned, diags) else {
+            return Value::Null;
+        };
+        let Some(ws) = client.workspace(&Value::from(m.workspace_id.clone()), diags) else {
+            return Value::Null;
+        };
+        let Some(ds_name) =
+            storage::datastore_name(client, &ws, m.datastore.as_deref(), diags).await
+        else {
+            return Value::Null;
+        };
+        let Some(ds) = storage::open(client, &ws, &ds_name, diags).await else {
+            return Value::Null;
+        };
+        let ngc = ngc_client(client);
+        let resolved = match resolve(&ngc, &m).await {
+            Ok(r) => r,
+            Err(e) => {
+                diags.attr_error(fetch_attr(&m), "Cannot resolve the asset", e);
+                return Value::Null;
+            }
+        };
+        let label = m
+            .source
+            .clone()
+            .or_else(|| m.url.clone())
+            .unwrap_or_default();
+        let version = resolved
+            .asset
+            .as_ref()
+            .and_then(|a| a.version.clone())
+            .unwrap_or_else(|| "1".into());
+        let prefix = m
+            .datastore_path
+            .clone()
+            .or_else(|| resolved.asset.as_ref().map(|a| asset_path(a, &version)))
+            .unwrap_or_else(|| format!("downloads/{}", &crate::content_hash(&json!(label))[..12]));
+        let prefix = prefix.trim_matches('/').to_string();
+        m.datastore = Some(ds_name.clone());
+        m.datastore_path = Some(prefix.clone());
+        m.resolved_version = Some(version.clone());
+        m.datastore_uri = Some(format!("azureml://datastores/{ds_name}/paths/{prefix}/"));
+        m.blob_url = Some(format!("{}/{prefix}/", ds.container_url));
+        m.id = m.datastore_uri.clone();
+
+        let cache = transfer::cache_dir(&client.cache_directory, &resolved, &label);
+        let fetched = match transfer::fetch(
+            &ngc,
+            &resolved,
+            &cache,
+            m.unpack.unwrap_or(true),
+            m.strip_root.unwrap_or(false),
+            &label,
+        )
+        .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                diags.attr_error(fetch_attr(&m), e.summary, format!("{}\nNothing was uploaded. Re-running apply resumes from what was verified.", e.detail));
+                return Value::Null;
+            }
+        };
+        tracing::info!(asset = %label, bytes_transferred = fetched.bytes_transferred, "download verified");
+        m.content_digest = Some(fetched.digest.clone());
+        let marker = Marker {
+            digest: fetched.digest.clone(),
+            source: label.clone(),
+            version: version.clone(),
+            files: vec![],
+        };
+        match transfer::upload(&ds, &prefix, &fetched.staged, marker).await {
+            Ok((marker, sent)) => {
+                tracing::info!(asset = %label, files = marker.files.len(), bytes_sent = sent, "upload complete");
+                m.file_count = Some(marker.files.len() as i64);
+                m.total_size_bytes = Some(marker.files.iter().map(|f| f.size as i64).sum());
+                if let Some(dir) = &m.local_directory {
+                    if let Err(e) =
+                        transfer::keep_local_copy(&fetched.staged, &PathBuf::from(dir), &marker)
+                    {
+                        diags.attr_error(
+                            AttrPath::root("local_directory"),
+                            "Cannot keep the local copy",
+                            e,
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                // Keep what was written findable: state (tainted) names the path and digest,
+                // and destroy removes exactly the blobs carrying that digest.
+                diags.error("Upload failed", format!("{e}\nRe-running apply replaces the partial upload; unchanged blobs are skipped."));
+                return state(&m);
+            }
+        }
+        if let Some(da) = m.data_asset.clone() {
+            match register_data_asset(client, &ws, &da, &m, &version).await {
+                Ok(id) => m.data_asset_id = Some(id),
+                Err(e) => diags.attr_error(
+                    AttrPath::root("data_asset"),
+                    "Registering the data asset failed",
+                    e,
+                ),
+            }
+        }
+        state(&m)
+    }
+
+    async fn read(&self, client: &ClaraClient, current: &Value, diags: &mut Diagnostics) -> Value {
+        let Some(m) = model(current, diags) else {
+            return current.clone();
+        };
+        let (Some(ws_id), Some(ds_name), Some(prefix), Some(digest)) = (
+            &m.workspace_id,
+            &m.datastore,
+            &m.datastore_path,
+            &m.content_digest,
+        ) else {
+            return Value::Null;
+        };
+        let Ok(ws) = WorkspaceId::parse(ws_id) else {
+            return Value::Null;
+        };
+        let mut open_diags = Diagnostics::new();
+        let Some(ds) = storage::open(client, &ws, ds_name, &mut open_diags).await else {
+            diags.extend(open_diags);
+            return current.clone();
+        };
+        let marker = match transfer::read_marker(&ds, prefix).await {
+            Ok(m) => m,
+            Err(e) => {
+                diags.error("Cannot read the asset's completion marker", e);
+                return current.clone();
+            }
+        };
+        let Some(marker) = marker.filter(|mk| &mk.digest == digest) else {
+            tracing::info!(path = %prefix, "completion marker missing or for other content: the asset will be uploaded again");
+            return Value::Null;
+        };
+        match transfer::intact(&ds, prefix, &marker).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(path = %prefix, "blobs missing or changed: the asset will be uploaded again");
+                return Value::Null;
+            }
+            Err(e) => {
+                diags.error("Cannot list the asset's blobs", e);
+                return current.clone();
+            }
+        }
+        if let Some(id) = &m.data_asset_id {
+            match client.arm.get_json(id).await {
+                Ok(Some(body)) if body["properties"]["isArchived"].as_bool() != Some(true) => {}
+                Ok(_) => return Value::Null,
+                Err(e) => {
+                    diags.error("Cannot read the data asset", e.to_string());
+                    return current.clone();
+                }
+            }
+        }
+        current.clone()
+    }
+
+    async fn update(
+        &self,
+        client: &ClaraClient,
+        req: &ApplyRequest,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let (Some(prior), Some(mut m)) = (model(&req.prior, diags), model(&req.planned, diags))
+        else {
+            return req.prior.clone();
+        };
+        // Only tags change in place; everything else is computed or forces replacement.
+        m.resolved_version = prior.resolved_version.clone();
+        m.file_count = prior.file_count;
+        m.total_size_bytes = prior.total_size_bytes;
+        m.content_digest = prior.content_digest.clone();
+        m.datastore_uri = prior.datastore_uri.clone();
+        m.blob_url = prior.blob_url.clone();
+        m.data_asset_id = prior.data_asset_id.clone();
+        if let (Some(da), Some(ws)) = (
+            m.data_asset.clone(),
+            m.workspace_id
+                .as_deref()
+                .and_then(|w| WorkspaceId::parse(w).ok()),
+        ) {
+            let version = prior.resolved_version.clone().unwrap_or_else(|| "1".into());
+            if let Err(e) = register_data_asset(client, &ws, &da, &m, &version).await {
+                diags.attr_error(
+                    AttrPath::root("tags"),
+                    "Updating the data asset's tags failed",
+                    e,
+                );
+                return req.prior.clone();
+            }
+        }
+        state(&m)
+    }
+
+    async fn delete(&self, client: &ClaraClient, current: &Value, diags: &mut Diagnostics) {
+        let Some(m) = model(current, diags) else {
+            return;
+        };
+        let (Some(ws), Some(ds_name), Some(prefix), Some(digest)) = (
+            m.workspace_id
+                .as_deref()
+                .and_then(|w| WorkspaceId::parse(w).ok()),
+            &m.datastore,
+            &m.datastore_path,
+            &m.content_digest,
+        ) else {
+            return;
+        };
+        let Some(ds) = storage::open(client, &ws, ds_name, diags).await else {
+            return;
+        };
+        match transfer::delete(&ds, prefix, digest).await {
+            Ok(n) => tracing::info!(path = %prefix, blobs = n, "deleted the asset's blobs"),
+            Err(e) => {
+                diags.error("Deleting the asset's blobs failed", e);
+                return;
+            }
+        }
+        if let Some(id) = &m.data_asset_id {
+            if let Err(e) = archive_data_asset(client, id).await {
+                diags.error("Archiving the data asset failed", e);
+            }
+        }
+        if let Some(dir) = &m.local_directory {
+            if let Err(e) = transfer::remove_local_copy(&PathBuf::from(dir), digest) {
+                diags.attr_warning(
+                    AttrPath::root("local_directory"),
+                    "Local copy not removed",
+                    e,
+                );
+            }
+        }
+    }
+}
+
+fn model(v: &Value, diags: &mut Diagnostics) -> Option<Asset> {
+    decode(v).map_err(|d| diags.extend(d)).ok()
+}
+
+fn state(m: &Asset) -> Value {
+    encode(m, &NgcAsset.schema().block.object_type()).unwrap_or(Value::Null)
+}
+
+fn asset_kind(t: Option<&str>) -> AssetKind {
+    if t == Some("resource") {
+        AssetKind::Resource
+    } else {
+        AssetKind::Model
+    }
+}
+
+fn fetch_attr(m: &Asset) -> AttrPath {
+    AttrPath::root(if m.source.is_some() { "source" } else { "url" })
+}
+
+async fn resolve(ngc: &NgcClient, m: &Asset) -> Result<clara_ngc::ResolvedAsset, String> {
+    if let Some(s) = &m.source {
+        let asset = AssetRef::parse(s, asset_kind(m.kind.as_deref()))?;
+        return ngc.resolve(&asset).await.map_err(|e| e.to_string());
+    }
+    let url = url::Url::parse(m.url.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+    ngc.resolve_url(&url, None).await.map_err(|e| e.to_string())
+}
+
+fn asset_path(a: &AssetRef, version: &str) -> String {
+    match &a.team {
+        Some(team) => format!("ngc/{}/{team}/{}/{version}", a.org, a.name),
+        None => format!("ngc/{}/{}/{version}", a.org, a.name),
+    }
+}
+
+/// `ngc/<org>/[<team>/]<name>/<version>` when the asset and version are known at plan time.
+fn default_path(source: Option<&str>, kind: Option<&str>, url: Option<&str>) -> Option<String> {
+    let asset = match (source, url) {
+        (Some(s), _) => AssetRef::parse(s, asset_kind(kind)).ok()?,
+        (None, Some(u)) => AssetRef::from_url(&url::Url::parse(u).ok()?)?,
+        _ => return None,
+    };
+    let version = asset.version.clone()?;
+    Some(asset_path(&asset, &version))
+}
+
+fn ngc_client(client: &ClaraClient) -> NgcClient {
+    let mut opts = NgcOptions::new(client.http.clone());
+    if let Some(u) = client
+        .ngc
+        .endpoint
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+    {
+        opts.api_url = u;
+    }
+    if let Some(u) = client
+        .ngc
+        .auth_endpoint
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+    {
+        opts.auth_url = u;
+    }
+    opts.api_key = client.ngc.api_key.clone();
+    opts.org = client.ngc.org.clone();
+    opts.team = client.ngc.team.clone();
+    NgcClient::new(opts)
+}
+
+async fn register_data_asset(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+    da: &DataAsset,
+    m: &Asset,
+    version: &str,
+) -> Result<String, String> {
+    let id = format!(
+        "{}/versions/{}",
+        ws.child("data", &da.name),
+        da.version.as_deref().unwrap_or(version)
+    );
+    let mut props = json!({
+        "dataType": "uri_folder",
+        "dataUri": m.datastore_uri,
+        "isArchived": false,
+        "tags": m.tags.clone().unwrap_or_default(),
+    });
+    if let Some(d) = &da.description {
+        props["description"] = json!(d);
+    }
+    client
+        .arm
+        .put_json(&id, &json!({"properties": props}))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(id)
+}
+
+async fn archive_data_asset(client: &ClaraClient, id: &str) -> Result<(), String> {
+    let Some(body) = client.arm.get_json(id).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let p = &body["properties"];
+    // Archiving is a PUT of the same (immutable) content with isArchived set.
+    let mut props = json!({"dataType": p["dataType"], "dataUri": p["dataUri"], "isArchived": true});
+    for mutable in ["description", "tags"] {
+        if !p[mutable].is_null() {
+            props[mutable] = p[mutable].clone();
+        }
+    }
+    client
+        .arm
+        .put_json(id, &json!({"properties": props}))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,338 @@
+//! `ngc_asset` with the real Terraform against the emulator's NGC catalog and Azurite.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::json;
+use support::*;
+
+const MMAR: &str = r#"
+resource "ngc_asset" "mmar" {
+  provider       = clara
+  source         = "nvidia/med/clara_train_covid19_3d_ct_classification:1"
+  datastore_path = "mmars/covid"
+
+  data_asset {
+    name = "covid-mmar"
+  }
+}
+"#;
+
+fn asset(source: &str, extra: &str) -> String {
+    format!(
+        "resource \"ngc_asset\" \"a\" {{\n  provider = clara\n  source = \"{source}\"\n  datastore_path = \"assets/a\"\n  {extra}\n}}\n"
+    )
+}
+
+fn served_bytes(ws: &Workspace) -> u64 {
+    ws.emulator
+        .requests()
+        .iter()
+        .filter(|r| r["op"] == "ngc.download")
+        .map(|r| r["bytes"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn mmar_lifecycle_with_drift_repair_and_clean_destroy() {
+    let ws = Workspace::inline(MMAR, emulator_config());
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let blobs = ws.blob_names("mmars/covid/");
+    assert!(
+        blobs
+            .iter()
+            .any(|b| b == "mmars/covid/commands/train_finetune.sh"),
+        "{blobs:?}"
+    );
+    assert!(
+        blobs
+            .iter()
+            .any(|b| b == "mmars/covid/config/config_train.json"),
+        "{blobs:?}"
+    );
+    assert!(
+        blobs.iter().any(|b| b == "mmars/covid/.clara-asset.json"),
+        "the completion marker is written"
+    );
+    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    let attrs = &state["values"]["root_module"]["resources"][0]["values"];
+    assert_eq!(attrs["resolved_version"], "1");
+    assert_eq!(
+        attrs["file_count"].as_u64().unwrap() as usize,
+        blobs.len() - 1
+    );
+    assert!(
+        attrs["datastore_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("azureml://datastores/workspaceblobstore/paths/mmars/covid/")
+    );
+    assert!(
+        attrs["data_asset_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/data/covid-mmar/versions/1")
+    );
+
+    // A blob deleted behind Terraform's back plans a re-creation; apply restores it.
+    ws.delete_blob("mmars/covid/commands/infer.sh");
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("ngc_asset.mmar will be created"), "{text}");
+    let served_before = served_bytes(&ws);
+    ws.apply(&[]);
+    assert!(
+        ws.blob_names("mmars/covid/")
+            .contains(&"mmars/covid/commands/infer.sh".to_string())
+    );
+    assert_eq!(
+        served_bytes(&ws),
+        served_before,
+        "the verified local copy is reused: nothing downloaded again"
+    );
+    ws.assert_no_changes(&[]);
+
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(
+        ws.blob_names("mmars/covid/").is_empty(),
+        "destroy leaves no blob: {:?}",
+        ws.blob_names("mmars/covid/")
+    );
+    let data = ws.emulator.arm_get(&format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}/data/covid-mmar/versions/1"
+    ));
+    assert_eq!(
+        data["properties"]["isArchived"], true,
+        "the data asset version is archived"
+    );
+}
+
+#[test]
+fn killed_download_resumes_fetching_less_than_1_2x() {
+    let size: u64 = 256 << 20;
+    let ws = Workspace::inline(
+        &asset("nvidia/synthetic/size-256MiB", ""),
+        emulator_config(),
+    );
+    // Pause the body a third of the way in, so the kill lands mid-transfer.
+    ws.emulator.admin(Method::POST, "ngc/faults", Some(json!({"kind": "stall", "asset": "nvidia/synthetic/size-256MiB", "after_bytes": size / 3, "stall_ms": 20000})));
+    let mut cmd = ws.command(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let part_dir = ws.tmp.path().join("cache");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let partial: u64 = walk(&part_dir)
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "part"))
+            .map(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum();
+        if partial >= size / 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "download never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Kill terraform, as a crash would; the provider notices its parent is gone and exits.
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let early = ws.blob_names("assets/a/");
+    assert!(
+        early.is_empty(),
+        "nothing uploaded before the download finished: {early:?}; served {}",
+        served_bytes(&ws)
+    );
+
+    ws.apply(&[]);
+    let total = served_bytes(&ws);
+    assert!(
+        total < size * 12 / 10,
+        "fetched {total} bytes in total for a {size}-byte asset (limit 1.2x)"
+    );
+    assert!(
+        total >= size,
+        "the whole asset was served across both runs: {total}"
+    );
+    let blobs = ws.blob_names("assets/a/");
+    assert_eq!(blobs.len(), 2, "the file and the marker: {blobs:?}");
+    ws.assert_no_changes(&[]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p))
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn bad_content_fails_the_apply_and_uploads_nothing() {
+    let cases: &[(&str, Option<serde_json::Value>, &str)] = &[
+        (
+            "nvidia/synthetic/size-4MiB",
+            Some(
+                json!({"kind": "corrupt", "asset": "nvidia/synthetic/size-4MiB", "offset": 1000, "times": 0}),
+            ),
+            "sha256",
+        ),
+        (
+            "nvidia/synthetic/size-4MiB",
+            Some(
+                json!({"kind": "body_drop", "asset": "nvidia/synthetic/size-4MiB", "after_bytes": 0, "times": 0}),
+            ),
+            "Download failed",
+        ),
+        (
+            "nvidia/hostile/zip-slip",
+            None,
+            "refusing archive entry \"../evil.txt\"",
+        ),
+        ("nvidia/hostile/zip-bomb", None, "looks like a zip bomb"),
+    ];
+    for (source, fault, expect) in cases {
+        let ws = Workspace::inline(&asset(source, "type = \"resource\""), emulator_config());
+        if let Some(f) = fault {
+            ws.emulator
+                .admin(Method::POST, "ngc/faults", Some(f.clone()));
+        }
+        let (code, text) = ws.tf(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+        assert_ne!(code, 0, "{source} should fail:\n{text}");
+        // Terraform wraps diagnostics at 80 columns: compare with whitespace folded.
+        let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            folded.to_lowercase().contains(&expect.to_lowercase()),
+            "{source}: expected '{expect}' in:\n{text}"
+        );
+        assert!(
+            text.contains("with ngc_asset.a"),
+            "the diagnostic names the resource:\n{text}"
+        );
+        assert!(
+            ws.blob_names("assets/").is_empty(),
+            "{source}: nothing may be uploaded: {:?}",
+            ws.blob_names("assets/")
+        );
+        assert!(
+            ws.state_file().is_empty() || !ws.state_file().contains("ngc_asset"),
+            "{source}: nothing recorded"
+        );
+    }
+}
+
+#[test]
+fn private_assets_need_a_key_and_both_key_kinds_work() {
+    let private = asset("clara-private/research/covid_ct_finetuned:1", "");
+    let ws = Workspace::inline(&private, emulator_config());
+    let (code, text) = ws.tf(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("401") || text.contains("API key"), "{text}");
+    assert!(
+        text.contains("NGC_CLI_API_KEY"),
+        "the diagnostic says how to set a key:\n{text}"
+    );
+
+    for key in ["ngc-legacy-key-do-not-log", "nvapi-emulator-key-do-not-log"] {
+        let mut ws = Workspace::inline(&private, emulator_config());
+        ws.set_env("NGC_CLI_API_KEY", key);
+        let log = ws.tmp.path().join("trace.log");
+        let mut cmd = ws.command(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+        cmd.env("TF_LOG", "trace").env("TF_LOG_PATH", &log);
+        let out = cmd.output().unwrap();
+        let text = combined(&out);
+        assert!(out.status.success(), "{key}: {text}");
+        let exchanged = ws.emulator.count_ops("ngc.token", true);
+        assert_eq!(
+            exchanged > 0,
+            key.starts_with("ngc-legacy"),
+            "legacy keys are exchanged, nvapi- keys are not ({exchanged} exchanges)"
+        );
+        let plan = ws.ok(&["plan", "-no-color", "-out=tfplan"]);
+        let plan_json = ws.ok(&["show", "-json", "tfplan"]);
+        let trace = std::fs::read_to_string(&log).unwrap();
+        for (what, t) in [
+            ("state", ws.state_file()),
+            ("plan", plan),
+            ("plan json", plan_json),
+            ("trace", trace),
+            ("apply", text),
+        ] {
+            assert!(!t.contains(key), "NGC key leaked into {what}");
+            assert!(
+                !t.contains(clara_testkit::KEY),
+                "datastore account key leaked into {what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn licence_gate_gives_a_clear_diagnostic() {
+    let ws = Workspace::inline(
+        &asset("nvidia/med/clara_pt_covid19_3d_ct_classification:1", ""),
+        emulator_config(),
+    );
+    let (code, text) = ws.tf(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.to_lowercase().contains("licen"), "{text}");
+    ws.emulator.admin(
+        Method::PUT,
+        "ngc/eula",
+        Some(
+            json!({"asset": "nvidia/med/clara_pt_covid19_3d_ct_classification", "accepted": true}),
+        ),
+    );
+    ws.apply(&[]);
+}
+
+#[test]
+fn walkthrough_ngc_config_in_hcl() {
+    let ws = Workspace::with_storage("ngc-assets", emulator_config());
+    ws.emulator.admin(
+        Method::PUT,
+        "ngc/eula",
+        Some(
+            json!({"asset": "nvidia/med/clara_pt_covid19_3d_ct_classification", "accepted": true}),
+        ),
+    );
+    let local = ws.tmp.path().join("additional_content");
+    let var = format!("-var=local_copies={}", local.display());
+    ws.apply(&[&var]);
+    ws.assert_no_changes(&[&var]);
+    assert!(
+        local
+            .join("clara_train_covid19_3d_ct_classification/commands/train_finetune.sh")
+            .exists()
+    );
+    assert!(!ws.blob_names("getting_started/").is_empty());
+    ws.ok(&["destroy", "-auto-approve", "-no-color", &var]);
+    assert!(
+        !local
+            .join("clara_train_covid19_3d_ct_classification")
+            .exists(),
+        "the local copy this resource made is removed"
+    );
+    assert!(
+        ws.blob_names("clara_train_covid19_3d_ct_classification/")
+            .is_empty()
+    );
+}

@@ -1,0 +1,351 @@
+//! The whole COVID-19 CT walkthrough (examples/covid19-ct-finetune) with the real Terraform:
+//! NGC assets → GPU cluster → Clara Train environment → four runs.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::json;
+use support::*;
+
+fn pipeline_config() -> serde_json::Value {
+    let mut c = emulator_config();
+    c["jobs"] = json!({"phase_ms": 100});
+    c
+}
+
+fn pipeline(config: serde_json::Value) -> Workspace {
+    let mut ws = Workspace::with_storage("covid19-ct-finetune", config);
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    ws.emulator.admin(
+        Method::PUT,
+        "ngc/eula",
+        Some(
+            json!({"asset": "nvidia/med/clara_pt_covid19_3d_ct_classification", "accepted": true}),
+        ),
+    );
+    ws.ok(&["get", "-no-color"]);
+    ws
+}
+
+fn jobs(ws: &Workspace) -> Vec<serde_json::Value> {
+    let state = ws.emulator.state();
+    state["jobs"]
+        .as_array()
+        .cloned()
+        .or_else(|| {
+            state["training"]["jobs"]
+                .as_object()
+                .map(|m| m.values().cloned().collect())
+        })
+        .unwrap_or_default()
+}
+
+fn job_creates(ws: &Workspace) -> Vec<String> {
+    ws.emulator
+        .requests()
+        .iter()
+        .filter(|r| r["op"] == "job.create" && r["status"].as_u64() == Some(201))
+        .map(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn whole_walkthrough_applies_plans_empty_and_destroys_clean() {
+    let ws = pipeline(pipeline_config());
+    let text = ws.apply(&[]);
+    assert!(
+        text.contains("Apply complete! Resources: 9 added"),
+        "{text}"
+    );
+    let out: serde_json::Value = serde_json::from_str(&ws.ok(&["output", "-json"])).unwrap();
+    let before = out["average_precision_before"]["value"].as_f64().unwrap();
+    let after = out["average_precision_after"]["value"].as_f64().unwrap();
+    assert!((before - 0.8333).abs() < 0.001, "baseline AP {before}");
+    assert!(
+        after > before + 0.05,
+        "fine-tuning should raise AP: {before} -> {after}"
+    );
+    assert!(
+        out["exported_model_uri"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("azureml://datastores/workspaceblobstore/paths/azureml/")
+    );
+    ws.assert_no_changes(&[]);
+    assert_eq!(job_creates(&ws).len(), 4, "four runs, each submitted once");
+
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(ws.emulator.computes().is_empty(), "no cluster left");
+    let state = ws.emulator.state();
+    let live_jobs = state.to_string().matches("\"jobType\"").count();
+    assert_eq!(live_jobs, 0, "no job left: {}", state);
+    let envs = ws.emulator.arm_get(&format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}/environments/clara_env/versions"
+    ));
+    assert!(
+        envs["value"]
+            .as_array()
+            .map(|v| v.iter().all(|e| e["properties"]["isArchived"] == true))
+            .unwrap_or(true),
+        "environment versions are archived: {envs}"
+    );
+    for prefix in ["clara/"] {
+        assert!(
+            ws.blob_names(prefix).is_empty(),
+            "assets' blobs removed: {:?}",
+            ws.blob_names(prefix)
+        );
+    }
+}
+
+#[test]
+fn hyper_parameter_change_replaces_only_downstream_runs() {
+    let ws = pipeline(pipeline_config());
+    ws.apply(&[]);
+    let (code, text) = ws.plan(&["-var=epochs=8"]);
+    assert_eq!(code, 2, "{text}");
+    let replaced: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("must be replaced"))
+        .collect();
+    for run in ["finetune", "export", "finetuned_inference"] {
+        assert!(
+            replaced
+                .iter()
+                .any(|l| l.contains(&format!("clara_training_run.{run} "))),
+            "{run} should be replaced:\n{text}"
+        );
+    }
+    assert_eq!(
+        replaced.len(),
+        3,
+        "exactly three replacements:\n{}",
+        replaced.join("\n")
+    );
+    assert!(
+        text.contains("Plan: 3 to add, 0 to change, 3 to destroy."),
+        "{text}"
+    );
+    // Tags update runs in place: no GPU time.
+    let (code, text) = ws.plan(&["-var=run_tags={cost_centre=\"radiology\"}"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("0 to add, 4 to change, 0 to destroy"),
+        "{text}"
+    );
+}
+
+#[test]
+fn interrupted_wait_adopts_the_submitted_job() {
+    let mut config = pipeline_config();
+    config["jobs"]["time_scale"] = json!(0.05);
+    let ws = pipeline(config);
+    // Each run declares 2 simulated minutes (6 s here), so the kill lands while waiting.
+    let tags = "-var=run_tags={\"clara-emulator/duration-s\"=\"120\"}";
+    let mut child = ws
+        .command(&["apply", "-auto-approve", "-input=false", "-no-color", tags])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let finetune_job = loop {
+        let creates = ws.emulator.requests();
+        if let Some(r) = creates.iter().find(|r| {
+            r["op"] == "job.create" && r["body"].to_string().contains("train_finetune.sh")
+        }) {
+            break r["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fine-tune was never submitted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::process::Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+
+    ws.apply(&[tags]);
+    let submissions = ws
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r["op"] == "job.create" && r["path"].as_str().unwrap().ends_with(&finetune_job))
+        .count();
+    assert_eq!(
+        submissions, 1,
+        "the fine-tune {finetune_job} was submitted {submissions} times"
+    );
+    ws.assert_no_changes(&[tags]);
+}
+
+const RUN: &str = r#"
+resource "azureml_gpu_cluster" "c" {
+  provider  = clara
+  name      = "jobs-ct"
+  vm_size   = "Standard_NC6s_v3"
+  max_nodes = 1
+}
+
+resource "azureml_environment" "e" {
+  provider       = clara
+  name           = "clara_env"
+  image          = "nvcr.io/nvidia/clara-train-sdk:v3.0"
+  conda_packages = [var.package]
+}
+
+variable "package" {
+  type    = string
+  default = "matplotlib"
+}
+
+variable "command" {
+  type    = string
+  default = "bash run.sh"
+}
+
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+variable "wait" {
+  type    = bool
+  default = true
+}
+
+resource "clara_training_run" "r" {
+  compute             = azureml_gpu_cluster.c.id
+  environment         = azureml_environment.e.id
+  command             = var.command
+  tags                = var.tags
+  wait_for_completion = var.wait
+}
+"#;
+
+#[test]
+fn failed_job_fails_the_apply_with_its_message_and_studio_url() {
+    let mut config = pipeline_config();
+    config["jobs"]["fail_when_command_contains"] = json!("explode");
+    config["jobs"]["fail_message"] = json!("CUDA out of memory while training epoch 3");
+    let mut ws = Workspace::inline(RUN, config);
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    let (code, text) = ws.tf(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        "-var=command=bash explode.sh",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        folded.contains("CUDA out of memory while training epoch 3"),
+        "{text}"
+    );
+    assert!(
+        folded.contains("Studio: https://ml.azure.com/runs/"),
+        "{text}"
+    );
+    let state = ws.ok(&["state", "list"]);
+    assert!(
+        state.contains("clara_training_run.r"),
+        "the failed run stays in state:\n{state}"
+    );
+    let (_, text) = ws.plan(&["-var=command=bash explode.sh"]);
+    assert!(text.contains("is tainted, so must be replaced"), "{text}");
+}
+
+#[test]
+fn destroying_a_running_job_cancels_it() {
+    let mut config = pipeline_config();
+    config["jobs"]["time_scale"] = json!(1.0);
+    let mut ws = Workspace::inline(RUN, config);
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    ws.apply(&[
+        "-var=wait=false",
+        "-var=tags={\"clara-emulator/duration-s\"=\"3600\"}",
+    ]);
+    let state = ws.ok(&["show", "-json"]);
+    assert!(
+        !state.contains("\"status\":\"Completed\""),
+        "the job is still running"
+    );
+    ws.ok(&[
+        "destroy",
+        "-auto-approve",
+        "-no-color",
+        "-var=wait=false",
+        "-var=tags={\"clara-emulator/duration-s\"=\"3600\"}",
+    ]);
+    assert_eq!(
+        ws.emulator.count_ops("job.cancel", true),
+        1,
+        "destroy cancels the running job"
+    );
+    assert_eq!(
+        ws.emulator.count_ops("job.delete", true),
+        1,
+        "then deletes it"
+    );
+}
+
+#[test]
+fn environment_content_change_plans_a_new_version() {
+    let ws = Workspace::inline(RUN, pipeline_config());
+    ws.apply(&[]);
+    let (code, text) = ws.plan(&["-var=package=scipy"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("azureml_environment.e must be replaced"),
+        "{text}"
+    );
+    let version_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("~ version "))
+        .unwrap_or_default();
+    assert!(
+        version_line.contains("# forces replacement"),
+        "the new version is named as the reason:\n{text}"
+    );
+    ws.apply(&["-var=package=scipy"]);
+    assert_eq!(
+        ws.emulator.count_ops("environment.create", true),
+        2,
+        "two versions, no 409"
+    );
+}
+
+#[test]
+fn waiting_on_a_ten_minute_job_polls_at_most_40_times() {
+    let mut config = pipeline_config();
+    config["jobs"]["time_scale"] = json!(0.02);
+    let mut ws = Workspace::inline(RUN, config);
+    // Poll intervals scale with the emulator's clock, so the count is what a real 10 minutes costs.
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.02");
+    ws.apply(&["-var=tags={\"clara-emulator/duration-s\"=\"600\"}"]);
+    let polls = ws.emulator.count_ops("job.get", false);
+    let total = ws.emulator.requests().len();
+    println!("10-minute job: {polls} status requests; the whole apply made {total} requests");
+    assert!(polls <= 40, "{polls} status requests for a 10-minute job");
+    assert!(polls >= 5, "the wait really polled ({polls})");
+}
