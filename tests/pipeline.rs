@@ -27,19 +27,6 @@ fn pipeline(config: serde_json::Value) -> Workspace {
     ws
 }
 
-fn jobs(ws: &Workspace) -> Vec<serde_json::Value> {
-    let state = ws.emulator.state();
-    state["jobs"]
-        .as_array()
-        .cloned()
-        .or_else(|| {
-            state["training"]["jobs"]
-                .as_object()
-                .map(|m| m.values().cloned().collect())
-        })
-        .unwrap_or_default()
-}
-
 fn job_creates(ws: &Workspace) -> Vec<String> {
     ws.emulator
         .requests()
@@ -233,11 +220,17 @@ variable "wait" {
   default = true
 }
 
+variable "display" {
+  type    = string
+  default = "first name"
+}
+
 resource "clara_training_run" "r" {
   compute             = azureml_gpu_cluster.c.id
   environment         = azureml_environment.e.id
   command             = var.command
   tags                = var.tags
+  display_name        = var.display
   wait_for_completion = var.wait
 }
 "#;
@@ -348,4 +341,37 @@ fn waiting_on_a_ten_minute_job_polls_at_most_40_times() {
     println!("10-minute job: {polls} status requests; the whole apply made {total} requests");
     assert!(polls <= 40, "{polls} status requests for a 10-minute job");
     assert!(polls >= 5, "the wait really polled ({polls})");
+}
+
+#[test]
+fn tags_and_display_name_change_in_place_without_re_running() {
+    let mut ws = Workspace::inline(RUN, pipeline_config());
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    ws.apply(&[]);
+    let vars = ["-var=display=second name", "-var=tags={team=\"radiology\"}"];
+    let (code, text) = ws.plan(&vars);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("clara_training_run.r will be updated in-place"),
+        "{text}"
+    );
+    let out = ws.apply(&vars);
+    assert!(
+        out.contains("Display name recorded, not sent"),
+        "the rename is flagged:\n{out}"
+    );
+    ws.assert_no_changes(&vars);
+    assert_eq!(
+        ws.emulator.count_ops("job.create", true),
+        1,
+        "no second submission"
+    );
+    let job = ws
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r["op"] == "job.update")
+        .last()
+        .expect("a job update");
+    assert_eq!(job["body"]["properties"]["tags"]["team"], "radiology");
 }

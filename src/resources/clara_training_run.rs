@@ -218,7 +218,7 @@ impl Resource<ClaraClient> for TrainingRun {
             )
             .attribute(super::workspace_id_attribute())
             .attribute(Attribute::string("experiment_name").default("clara").requires_replace().describe("Experiment the run is filed under. Default `clara`."))
-            .attribute(Attribute::string("display_name").optional().describe("Name shown in Azure ML studio. Updates in place."))
+            .attribute(Attribute::string("display_name").optional().describe("Name shown in Azure ML studio, set at submission. A later change is recorded in place with a warning: the REST API cannot rename a submitted job."))
             .attribute(Attribute::string("description").optional().describe("Description. Updates in place."))
             .attribute(Attribute::string("compute").required().requires_replace().describe("ARM id of the compute cluster, e.g. `azureml_gpu_cluster.clara_ct.id`."))
             .attribute(Attribute::string("environment").required().requires_replace().describe("Environment version: ARM id, `azureml:<name>:<version>` or `azureml_environment.x.id`."))
@@ -462,20 +462,26 @@ impl Resource<ClaraClient> for TrainingRun {
             prior.id.clone().unwrap_or_default(),
             prior.name.clone().unwrap_or_default(),
         );
-        if (
-            prior.tags.clone(),
-            prior.description.clone(),
-            prior.display_name.clone(),
-        ) != (
-            m.tags.clone(),
-            m.description.clone(),
-            m.display_name.clone(),
-        ) {
-            // Jobs accept new tags, description and display name on a PUT of the same job.
-            if let Err(e) = client.arm.put_json(&id, &job_body(&m, &ws, &name)).await {
+        if (prior.tags.clone(), prior.description.clone())
+            != (m.tags.clone(), m.description.clone())
+        {
+            // A PUT of the same job may change its tags and description. displayName is
+            // create-only in the REST API, so the submitted one is sent again.
+            let mut sent = m.clone();
+            sent.display_name = prior.display_name.clone();
+            if let Err(e) = client.arm.put_json(&id, &job_body(&sent, &ws, &name)).await {
                 diags.error("Updating the job failed", e.to_string());
                 return req.prior.clone();
             }
+        }
+        if prior.display_name != m.display_name {
+            diags.attr_warning(
+                AttrPath::root("display_name"),
+                "Display name recorded, not sent",
+                "Azure ML's REST API cannot rename a submitted job (displayName is create-only), and re-running it \
+                 for a new name would cost GPU time. The new name is kept in state and used if the run is ever \
+                 re-created; rename the run in Azure ML studio to change what it shows now.",
+            );
         }
         if m.wait_for_completion.unwrap_or(true)
             && !prior
