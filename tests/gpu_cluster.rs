@@ -89,12 +89,9 @@ fn lifecycle_survives_throttling_errors_and_dropped_connections() {
     config["faults"] = serde_json::json!({"seed": 7, "rate": 0.2, "kinds": ["429", "503", "drop", "drop_after"], "retry_after_s": 1});
     let ws = Workspace::with_config("gpu-cluster", config);
     lifecycle(&ws);
-    let faulted = ws
-        .emulator
-        .requests()
-        .iter()
-        .filter(|r| !r["fault"].is_null())
-        .count();
+    let requests = ws.emulator.requests();
+    let faulted = requests.iter().filter(|r| !r["fault"].is_null()).count();
+    println!("fault run: {} requests, {faulted} faulted", requests.len());
     assert!(
         faulted >= 5,
         "expected the emulator to inject faults, saw {faulted}"
