@@ -19,12 +19,25 @@ use clara_tfplugin::serve::{ServeConfig, serve_main};
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/clara-ml/clara";
 
 fn main() -> std::process::ExitCode {
+    bound_allocator_footprint();
     serve_main(
         || ProviderServer::new(provider::ClaraProvider),
         ServeConfig {
             provider_address: PROVIDER_ADDRESS.to_string(),
         },
     )
+}
+
+/// Transfers allocate multi-MiB block buffers on many threads. glibc raises its mmap
+/// threshold dynamically after such frees and then keeps the buffers in per-thread arenas,
+/// so resident memory grew with the number of blocks; a fixed threshold returns them to the
+/// OS on free and keeps peak memory flat whatever the asset size.
+fn bound_allocator_footprint() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
 }
 
 /// Hex SHA-256 of a JSON value in canonical (sorted-key) form: names derived from content.

@@ -8,6 +8,9 @@
 //!   rss      the provider's VmRSS/VmHWM ~300 ms after the handshake
 //!   plan     `terraform plan` of examples/gpu-cluster against clara-emulator, vs. the same
 //!            number of built-in `terraform_data` objects; fresh and after an apply
+//!   transfer `terraform apply` of one `ngc_asset` (a 256 MiB and a 2 GiB synthetic NGC asset
+//!            through clara-emulator into Azurite): MB/s and peak RSS, vs. the old toolkit's
+//!            way and a ceiling run by bench/transfer_baselines.py (src/transfer.rs)
 
 use std::fs::File;
 use std::io::Read as _;
@@ -18,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::{Value as Json, json};
+
+mod transfer;
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -69,19 +74,48 @@ struct Cli {
     /// Plans per configuration and phase; the first is a warm-up and is discarded.
     #[arg(long, default_value_t = 7)]
     plan_runs: usize,
-    /// Sections to run, comma-separated: startup, rss, plan.
-    #[arg(long, value_delimiter = ',', default_value = "startup,rss,plan")]
+    /// Sections to run, comma-separated: startup, rss, plan, transfer.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "startup,rss,plan,transfer"
+    )]
     only: Vec<String>,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Transfer: sizes of the synthetic NGC asset (`nvidia/synthetic/size-<SIZE>`),
+    /// comma-separated; the smallest and largest are compared for peak RSS.
+    #[arg(long, value_delimiter = ',', default_value = "256MiB,2GiB")]
+    transfer_sizes: Vec<String>,
+    /// Transfer: files per asset (1: one `<name>.bin`; N > 1: `size-<SIZE>-files-<N>`).
+    #[arg(long, default_value_t = 1)]
+    transfer_files: usize,
+    /// Transfer: rounds per size, each with every method (medians reported; a 2 GiB round
+    /// takes ~2.5 min).
+    #[arg(long, default_value_t = 1)]
+    transfer_runs: usize,
+    /// Transfer: provider runs per round (interleaved with the baselines; median reported).
+    #[arg(long, default_value_t = 3)]
+    transfer_provider_runs: usize,
+    /// Transfer: the azurite-blob executable (default $AZURITE_BLOB_BIN, else
+    /// <repo>/.tools/node_modules/.bin/azurite-blob).
+    #[arg(long)]
+    azurite: Option<PathBuf>,
+    /// Transfer: Python with azure-storage-blob for the baselines (default
+    /// <repo>/.tools/bench-venv/bin/python, set up by bench/run.sh).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Transfer: also write its figures as JSON to this file.
+    #[arg(long)]
+    transfer_json: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     for s in &cli.only {
-        if !matches!(s.as_str(), "startup" | "rss" | "plan") {
-            eprintln!("clara-bench: unknown section '{s}' (startup, rss, plan)");
+        if !matches!(s.as_str(), "startup" | "rss" | "plan" | "transfer") {
+            eprintln!("clara-bench: unknown section '{s}' (startup, rss, plan, transfer)");
             return ExitCode::from(2);
         }
     }
@@ -165,6 +199,53 @@ fn main() -> ExitCode {
                     summary.push(Row::failed(name, format!("≤ {TARGET_PLAN_RATIO}")));
                 }
                 failed.push(format!("plan: {e}"));
+            }
+        }
+    }
+
+    if wants("transfer") {
+        let opts = transfer::Options {
+            repo: cli.repo.clone(),
+            bin_dir: bin_dir.clone(),
+            terraform: cli.terraform.clone(),
+            sizes: cli.transfer_sizes.clone(),
+            files: cli.transfer_files,
+            runs: cli.transfer_runs,
+            provider_runs: cli.transfer_provider_runs,
+            azurite: cli.azurite.clone(),
+            python: cli.python.clone(),
+        };
+        match transfer::bench_transfer(&opts) {
+            Ok((rows, mut j)) => {
+                summary.extend(rows);
+                j["load_average"] = Json::from(load_average());
+                if let Some(path) = &cli.transfer_json {
+                    if let Some(dir) = path.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    let text = serde_json::to_string_pretty(&j).unwrap_or_default();
+                    match std::fs::write(path, text + "\n") {
+                        Ok(()) => println!("  transfer figures written to {}", path.display()),
+                        Err(e) => failed.push(format!("writing {}: {e}", path.display())),
+                    }
+                }
+                json_out.insert("transfer".into(), j);
+            }
+            Err(e) => {
+                println!("  FAILED: {e}");
+                summary.push(Row::failed(
+                    "transfer: provider/old way",
+                    format!("≥ {}x", transfer::TARGET_OLD_RATIO),
+                ));
+                summary.push(Row::failed(
+                    "transfer: provider/ceiling",
+                    format!("≥ {:.0}%", transfer::TARGET_CEILING_FRACTION * 100.0),
+                ));
+                summary.push(Row::failed(
+                    "transfer: provider peak RSS",
+                    format!("≤ {} MiB, flat", transfer::TARGET_PEAK_RSS_MIB),
+                ));
+                failed.push(format!("transfer: {e}"));
             }
         }
     }
@@ -906,6 +987,10 @@ impl Emulator {
 
     fn ca_file(&self) -> PathBuf {
         self.dir.join("ca.pem")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -83,42 +83,46 @@ impl BlobClient {
     ) -> Result<UploadOutcome, BlobError> {
         let metadata = validate_metadata(metadata)?;
         self.path(container, Some(blob_name))?;
-        let path = local_path.to_owned();
-        let (size, md5) = tokio::task::spawn_blocking(move || hash_file(&path))
-            .await
-            .map_err(join_error)??;
+        let size = std::fs::metadata(local_path)
+            .map_err(|e| BlobError::io(format!("cannot read {}", local_path.display()), &e))?
+            .len();
 
+        // Hash the whole file up front only when a blob of the same size might already hold
+        // it; otherwise the MD5 is computed while the blocks are read, in one pass.
         if let Some(existing) = self.properties(container, blob_name).await?
             && existing.size == size
-            && existing.md5 == Some(md5)
+            && existing.md5.is_some()
         {
-            if existing.metadata != metadata {
-                self.set_metadata(container, blob_name, &metadata).await?;
+            let path = local_path.to_owned();
+            let (hashed_size, md5) = tokio::task::spawn_blocking(move || hash_file(&path))
+                .await
+                .map_err(join_error)??;
+            if hashed_size == size && existing.md5 == Some(md5) {
+                if existing.metadata != metadata {
+                    self.set_metadata(container, blob_name, &metadata).await?;
+                }
+                tracing::debug!(container, blob = blob_name, size, "blob already up to date");
+                return Ok(UploadOutcome {
+                    skipped: true,
+                    md5,
+                    bytes_sent: 0,
+                });
             }
-            tracing::debug!(container, blob = blob_name, size, "blob already up to date");
-            return Ok(UploadOutcome {
-                skipped: true,
-                md5,
-                bytes_sent: 0,
-            });
         }
 
         let block_size = self.inner.opts.block_size as u64;
         if size <= block_size {
             let path = local_path.to_owned();
             let len = size as usize;
-            let (bytes, actual) = tokio::task::spawn_blocking(move || {
+            let (bytes, md5) = tokio::task::spawn_blocking(move || {
                 let mut file = open(&path)?;
                 let bytes = read_block(&mut file, &path, len)?;
                 ensure_eof(&mut file, &path)?;
-                let actual = md5_of(&bytes);
-                Ok::<_, BlobError>((Bytes::from(bytes), actual))
+                let md5 = md5_of(&bytes);
+                Ok::<_, BlobError>((Bytes::from(bytes), md5))
             })
             .await
             .map_err(join_error)??;
-            if actual != md5 {
-                return Err(changed(local_path));
-            }
             self.put_blob(
                 container,
                 blob_name,
@@ -135,8 +139,8 @@ impl BlobClient {
             });
         }
 
-        let bytes_sent = self
-            .upload_blocks(container, blob_name, local_path, size, md5, &metadata)
+        let (bytes_sent, md5) = self
+            .upload_blocks(container, blob_name, local_path, size, &metadata)
             .await?;
         Ok(UploadOutcome {
             skipped: false,
@@ -151,9 +155,8 @@ impl BlobClient {
         blob_name: &str,
         local_path: &Path,
         size: u64,
-        md5: [u8; 16],
         metadata: &BTreeMap<String, String>,
-    ) -> Result<u64, BlobError> {
+    ) -> Result<(u64, [u8; 16]), BlobError> {
         let block_size = self.inner.opts.block_size as u64;
         let count = size.div_ceil(block_size);
         if count > MAX_BLOCKS {
@@ -191,11 +194,10 @@ impl BlobClient {
             }
             let len = (size - index * block_size).min(block_size) as usize;
             let mut r = reader.take().expect("reader returned after each block");
-            let (r, block, block_md5) = tokio::task::spawn_blocking(move || {
+            let (r, block) = tokio::task::spawn_blocking(move || {
                 let block = read_block(&mut r.file, &r.path, len)?;
                 r.running.update(&block);
-                let block_md5 = md5_of(&block);
-                Ok::<_, BlobError>((r, Bytes::from(block), block_md5))
+                Ok::<_, BlobError>((r, Bytes::from(block)))
             })
             .await
             .map_err(join_error)??;
@@ -207,6 +209,11 @@ impl BlobClient {
             let (container, blob_name) = (container.to_owned(), blob_name.to_owned());
             tasks.spawn(async move {
                 let len = block.len() as u64;
+                // The per-block MD5 runs here, in parallel, off the sequential read path.
+                let hashed = block.clone();
+                let block_md5 = tokio::task::spawn_blocking(move || md5_of(&hashed))
+                    .await
+                    .map_err(join_error)?;
                 let req = Request::new("Put Block", Method::PUT, &container, Some(&blob_name))
                     .query("comp", "block")
                     .query("blockid", id)
@@ -220,18 +227,15 @@ impl BlobClient {
             sent += next_done(&mut tasks).await?;
         }
 
-        // The content sent must be the content hashed: same length, same MD5.
+        // The whole-blob MD5 is that of exactly the bytes sent; a file that grew meanwhile
+        // is an error rather than a silently truncated blob.
         let mut r = reader.take().expect("reader present");
-        let r_path = r.path.clone();
-        let running: [u8; 16] = tokio::task::spawn_blocking(move || {
+        let md5: [u8; 16] = tokio::task::spawn_blocking(move || {
             ensure_eof(&mut r.file, &r.path)?;
             Ok::<_, BlobError>(r.running.finalize().into())
         })
         .await
         .map_err(join_error)??;
-        if running != md5 {
-            return Err(changed(&r_path));
-        }
 
         self.commit_blocks(container, blob_name, &block_ids, size, md5, metadata)
             .await?;
@@ -242,7 +246,7 @@ impl BlobClient {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "committed blob"
         );
-        Ok(sent)
+        Ok((sent, md5))
     }
 
     /// Put Block List with the whole-file MD5 and metadata.
