@@ -2,6 +2,7 @@
 
 mod azureml;
 mod client;
+mod code_asset;
 mod data_sources;
 #[cfg(test)]
 mod docs_check;

@@ -375,3 +375,48 @@ fn tags_and_display_name_change_in_place_without_re_running() {
         .expect("a job update");
     assert_eq!(job["body"]["properties"]["tags"]["team"], "radiology");
 }
+
+#[test]
+fn code_folder_is_uploaded_once_and_a_file_change_plans_a_new_run() {
+    let hcl = RUN.replace(
+        "  command             = var.command\n",
+        "  command             = var.command\n  code                = \"${path.module}/src\"\n",
+    );
+    let mut ws = Workspace::inline(&hcl, pipeline_config());
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    std::fs::create_dir_all(ws.dir.join("src/lib")).unwrap();
+    std::fs::write(ws.dir.join("src/train.py"), "print('fine-tune')\n").unwrap();
+    std::fs::write(ws.dir.join("src/lib/util.py"), "X = 1\n").unwrap();
+    ws.apply(&["-var=command=python train.py"]);
+    ws.assert_no_changes(&["-var=command=python train.py"]);
+    let create = ws
+        .emulator
+        .requests()
+        .into_iter()
+        .find(|r| r["op"] == "job.create")
+        .unwrap();
+    let code_id = create["body"]["properties"]["codeId"]
+        .as_str()
+        .expect("the job runs the code")
+        .to_string();
+    assert!(code_id.contains("/codes/clara-code-"), "{code_id}");
+    let uploaded = ws.blob_names("LocalUpload/");
+    assert!(
+        uploaded.iter().any(|b| b.ends_with("/lib/util.py"))
+            && uploaded.iter().any(|b| b.ends_with("/train.py")),
+        "{uploaded:?}"
+    );
+
+    std::fs::write(ws.dir.join("src/lib/util.py"), "X = 2\n").unwrap();
+    let (code, text) = ws.plan(&["-var=command=python train.py"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("clara_training_run.r must be replaced"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("code_hash") && l.contains("# forces replacement")),
+        "{text}"
+    );
+}

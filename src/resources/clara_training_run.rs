@@ -36,6 +36,9 @@ struct Run {
     compute: String,
     environment: String,
     command: String,
+    code: Option<String>,
+    code_hash: Option<String>,
+    code_id: Option<String>,
     #[serde(default)]
     input: Vec<Input>,
     #[serde(default)]
@@ -223,6 +226,9 @@ impl Resource<ClaraClient> for TrainingRun {
             .attribute(Attribute::string("compute").required().requires_replace().describe("ARM id of the compute cluster, e.g. `azureml_gpu_cluster.clara_ct.id`."))
             .attribute(Attribute::string("environment").required().requires_replace().describe("Environment version: ARM id, `azureml:<name>:<version>` or `azureml_environment.x.id`."))
             .attribute(Attribute::string("command").required().requires_replace().describe("Command line, e.g. `bash $${{inputs.mmar}}/commands/train_finetune.sh`."))
+            .attribute(Attribute::string("code").optional().requires_replace().describe("A local folder uploaded as a code asset (once per content) and mounted as the job's working directory."))
+            .attribute(Attribute::string("code_hash").computed().describe("SHA-256 over the `code` folder's paths and contents, read at plan time: a change to any file plans a new run."))
+            .attribute(Attribute::string("code_id").computed().use_state_for_unknown().describe("ARM id of the code version the job runs."))
             .attribute(Attribute::string_map("environment_variables").optional().requires_replace().describe("Environment variables of the job."))
             .attribute(Attribute::number("instance_count").default(1i64).requires_replace().validate(IntBetween(1, 1000)).describe("Nodes to run on. Default 1."))
             .attribute(Attribute::string("shm_size").optional().requires_replace().validate(Matches::new(r"\d+[bBkKmMgG]", "must be a size such as \"2g\"")).describe("Shared memory of the container, e.g. `8g` (Azure's default is `2g`)."))
@@ -297,6 +303,24 @@ impl Resource<ClaraClient> for TrainingRun {
             .as_object_mut()
             .expect("planned state is an object");
         super::plan_default_workspace(client, req.config, planned, diags);
+        if let Some(dir) = planned
+            .get("code")
+            .and_then(|c| c.as_str())
+            .map(str::to_string)
+        {
+            match crate::code_asset::hash_folder(std::path::Path::new(&dir)) {
+                Ok(folder) => {
+                    let changed = !req.prior.is_null()
+                        && req.prior.get("code_hash").as_str() != Some(folder.hash.as_str());
+                    planned.insert("code_hash".into(), Value::from(folder.hash));
+                    if changed {
+                        req.requires_replace.push(AttrPath::root("code_hash"));
+                        planned.insert("code_id".into(), Value::Unknown);
+                    }
+                }
+                Err(e) => diags.attr_error(AttrPath::root("code"), "Unreadable code folder", e),
+            }
+        }
         let creating = req.prior.is_null() || !req.requires_replace.is_empty();
         if !creating {
             return;
@@ -368,6 +392,17 @@ impl Resource<ClaraClient> for TrainingRun {
                 .map(|o| (o.name.clone(), output_uri(&name, &o.name)))
                 .collect(),
         );
+        if let Some(dir) = m.code.clone() {
+            let dir = std::path::PathBuf::from(dir);
+            m.code_hash = crate::code_asset::hash_folder(&dir).ok().map(|f| f.hash);
+            match crate::code_asset::ensure(client, &ws, &dir).await {
+                Ok(id) => m.code_id = Some(id),
+                Err(e) => {
+                    diags.attr_error(AttrPath::root("code"), "Uploading the code failed", e);
+                    return Value::Null;
+                }
+            }
+        }
         let body = job_body(&m, &ws, &name);
 
         // Adopt a job this configuration already submitted (an interrupted apply): never pay twice.
@@ -558,6 +593,7 @@ fn derived_name(m: &Run) -> String {
         "environment": m.environment, "command": m.command, "inputs": m.input, "outputs": m.output,
         "env": m.environment_variables, "instances": m.instance_count, "distribution": m.distribution,
         "shm": m.shm_size, "timeout": m.timeout, "services": m.service,
+        "code": m.code.as_deref().map(|dir| crate::code_asset::hash_folder(std::path::Path::new(dir)).map(|f| f.hash).unwrap_or_default()),
     });
     let prefix: String = m
         .experiment_name
@@ -652,6 +688,9 @@ fn job_body(m: &Run, ws: &WorkspaceId, name: &str) -> serde_json::Value {
         "outputs": outputs,
         "resources": {"instanceCount": m.instance_count.unwrap_or(1)},
     });
+    if let Some(code) = &m.code_id {
+        p["codeId"] = json!(code);
+    }
     if let Some(s) = &m.shm_size {
         p["resources"]["shmSize"] = json!(s);
     }
