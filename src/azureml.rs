@@ -54,19 +54,31 @@ impl VmSize {
     }
 }
 
+/// The workspace's ARM body (asked once per provider process, i.e. one Terraform walk):
+/// its region for plan-time checks and its MLflow endpoint for run metrics.
+pub async fn workspace(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+) -> Result<Option<serde_json::Value>, clara_azure::ArmError> {
+    let key = ws.to_string().to_lowercase();
+    let mut cache = client.lookups.workspaces.lock().await;
+    if let Some(body) = cache.get(&key) {
+        return Ok(Some(body.clone()));
+    }
+    let found = client.arm.get_json(&ws.to_string()).await?;
+    if let Some(body) = &found {
+        cache.insert(key, body.clone());
+    }
+    Ok(found)
+}
+
 /// The workspace's region.
 pub async fn workspace_location(
     client: &ClaraClient,
     ws: &WorkspaceId,
     diags: &mut Diagnostics,
 ) -> Option<String> {
-    // Asked once per provider process (one Terraform walk).
-    let key = ws.to_string().to_lowercase();
-    let mut cache = client.lookups.workspace_locations.lock().await;
-    if let Some(loc) = cache.get(&key) {
-        return Some(loc.clone());
-    }
-    let found = match client.arm.get_json(&ws.to_string()).await {
+    match workspace(client, ws).await {
         Ok(Some(body)) => body
             .get("location")
             .and_then(|l| l.as_str())
@@ -84,11 +96,7 @@ pub async fn workspace_location(
             diags.error("Cannot read the Azure ML workspace", e.to_string());
             None
         }
-    };
-    if let Some(loc) = &found {
-        cache.insert(key, loc.clone());
     }
-    found
 }
 
 pub async fn vm_sizes(
@@ -132,6 +140,6 @@ pub async fn vm_sizes(
 /// so a plan asks Azure once rather than once per resource and data source.
 #[derive(Default)]
 pub struct Lookups {
-    workspace_locations: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
+    workspaces: tokio::sync::Mutex<std::collections::HashMap<String, serde_json::Value>>,
     vm_sizes: tokio::sync::Mutex<std::collections::HashMap<String, Vec<VmSize>>>,
 }

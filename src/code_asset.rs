@@ -56,9 +56,12 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<
     Ok(())
 }
 
-/// The code version holding `dir`'s content, uploading it if Azure does not have it yet.
-pub async fn ensure(client: &ClaraClient, ws: &WorkspaceId, dir: &Path) -> Result<String, String> {
-    let folder = hash_folder(dir)?;
+/// The code version holding a folder's content, uploading it if Azure does not have it yet.
+pub async fn ensure(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+    folder: &Folder,
+) -> Result<String, String> {
     let name = format!("clara-code-{}", &folder.hash[..12]);
     let id = format!("{}/versions/1", ws.child("codes", &name));
     if client

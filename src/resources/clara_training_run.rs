@@ -382,6 +382,35 @@ impl Resource<ClaraClient> for TrainingRun {
         let Some(ws) = client.workspace(&Value::from(m.workspace_id.clone()), diags) else {
             return Value::Null;
         };
+        // Read the code folder once: its hash is part of the job's name and must be the one
+        // the plan showed.
+        let folder = match m.code.clone() {
+            None => None,
+            Some(dir) => match crate::code_asset::hash_folder(std::path::Path::new(&dir)) {
+                Ok(f)
+                    if m.code_hash
+                        .as_deref()
+                        .is_none_or(|planned| planned == f.hash) =>
+                {
+                    Some(f)
+                }
+                Ok(_) => {
+                    diags.attr_error(
+                        AttrPath::root("code"),
+                        "Code changed since the plan",
+                        format!("Files in {dir} changed after the plan was made; plan again."),
+                    );
+                    return Value::Null;
+                }
+                Err(e) => {
+                    diags.attr_error(AttrPath::root("code"), "Unreadable code folder", e);
+                    return Value::Null;
+                }
+            },
+        };
+        if let Some(f) = &folder {
+            m.code_hash = Some(f.hash.clone());
+        }
         let name = m.name.clone().unwrap_or_else(|| derived_name(&m));
         let id = ws.child("jobs", &name);
         m.name = Some(name.clone());
@@ -392,10 +421,8 @@ impl Resource<ClaraClient> for TrainingRun {
                 .map(|o| (o.name.clone(), output_uri(&name, &o.name)))
                 .collect(),
         );
-        if let Some(dir) = m.code.clone() {
-            let dir = std::path::PathBuf::from(dir);
-            m.code_hash = crate::code_asset::hash_folder(&dir).ok().map(|f| f.hash);
-            match crate::code_asset::ensure(client, &ws, &dir).await {
+        if let Some(folder) = &folder {
+            match crate::code_asset::ensure(client, &ws, folder).await {
                 Ok(id) => m.code_id = Some(id),
                 Err(e) => {
                     diags.attr_error(AttrPath::root("code"), "Uploading the code failed", e);
@@ -593,7 +620,7 @@ fn derived_name(m: &Run) -> String {
         "environment": m.environment, "command": m.command, "inputs": m.input, "outputs": m.output,
         "env": m.environment_variables, "instances": m.instance_count, "distribution": m.distribution,
         "shm": m.shm_size, "timeout": m.timeout, "services": m.service,
-        "code": m.code.as_deref().map(|dir| crate::code_asset::hash_folder(std::path::Path::new(dir)).map(|f| f.hash).unwrap_or_default()),
+        "code": m.code_hash,
     });
     let prefix: String = m
         .experiment_name
@@ -885,7 +912,7 @@ async fn mlflow_run(
     ws: &WorkspaceId,
     job: &str,
 ) -> Option<serde_json::Value> {
-    let workspace = client.arm.get_json(&ws.to_string()).await.ok().flatten()?;
+    let workspace = crate::azureml::workspace(client, ws).await.ok().flatten()?;
     let tracking = workspace["properties"]["mlFlowTrackingUri"]
         .as_str()?
         .replacen("azureml://", "https://", 1);
