@@ -19,5 +19,7 @@ pub use async_trait::async_trait;
 pub use clara_tfplugin::{Type, Value};
 pub use diag::{AttrPath, Diagnostics};
 pub use resource::{ApplyRequest, DataSource, PlanRequest, Provider, Resource, TimeoutDefaults};
-pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+pub use schema::{
+    Attribute, Block, ModifierRequest, NestedBlock, Nesting, PlanAction, PlanModifier, Schema,
+};
 pub use server::ProviderServer;
