@@ -18,7 +18,9 @@ mod wire;
 pub use async_trait::async_trait;
 pub use clara_tfplugin::{Type, Value};
 pub use diag::{AttrPath, Diagnostics};
-pub use resource::{ApplyRequest, DataSource, PlanRequest, Provider, Resource, TimeoutDefaults};
+pub use resource::{
+    ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
+};
 pub use schema::{
     Attribute, Block, ModifierRequest, NestedBlock, Nesting, PlanAction, PlanModifier, Schema,
 };

@@ -13,7 +13,9 @@ use tonic::{Request, Response, Status};
 
 use crate::diag::{AttrPath, Diagnostics};
 use crate::plan::{plan, validate_config};
-use crate::resource::{ApplyRequest, DataSource, PlanRequest, Provider, Resource, TimeoutDefaults};
+use crate::resource::{
+    ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
+};
 use crate::schema::{Attribute, Block, NestedBlock, Schema};
 use crate::validators;
 use crate::wire;
@@ -42,6 +44,8 @@ pub struct ProviderServer<P: Provider> {
     /// Cancelled by the Stop RPC; a fresh token replaces it so a long-lived (debug) process
     /// can serve later walks.
     stop: RwLock<CancellationToken>,
+    /// Objects planned so far by this process, for resources that reference them.
+    ledger: PlanLedger,
 }
 
 impl<P: Provider> ProviderServer<P> {
@@ -89,6 +93,7 @@ impl<P: Provider> ProviderServer<P> {
             data_sources,
             client: RwLock::new(None),
             stop: RwLock::new(CancellationToken::new()),
+            ledger: PlanLedger::default(),
         }
     }
 
@@ -438,6 +443,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                     config: &config,
                     planned: &mut change.planned,
                     requires_replace: &mut change.requires_replace,
+                    ledger: &self.ledger,
                 };
                 let mut op_diags = Diagnostics::new();
                 self.guarded(
@@ -451,6 +457,9 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             }
         }
         change.requires_replace.dedup();
+        if !diags.has_errors() {
+            self.ledger.record(&req.type_name, &change.planned);
+        }
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: Some(wire::encode(&change.planned, &entry.ty)),
             requires_replace: change
