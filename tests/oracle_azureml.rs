@@ -5,6 +5,8 @@
 //!
 //! It fails (never skips) when the venv cannot be installed.
 
+#[path = "support/spec.rs"]
+mod spec;
 mod support;
 
 use std::collections::BTreeMap;
@@ -117,6 +119,44 @@ fn azure_ai_ml_drives_the_emulator_through_cloud_metadata() {
         println!("  {step:<20} {:>3}  {:?}", reqs.len(), op_counts(reqs));
     }
     println!("  {:<20} {total:>3}", "total");
+
+    // Calibration of tests/support/spec.rs: Microsoft's client judged by Microsoft's spec.
+    // Informational (the SDK calls several api-versions, the local spec is 2025-12-01).
+    let judge = spec::Spec::load_default();
+    let mut judged = 0;
+    let mut versions = std::collections::BTreeSet::new();
+    let mut findings = Vec::new();
+    for r in &log {
+        let path = r["path"].as_str().unwrap_or("");
+        let op = r["op"].as_str().unwrap_or("");
+        if !path.starts_with("/subscriptions/")
+            || ["opstatus", "opresult", "job.cancel.poll", "job.delete.poll"].contains(&op)
+        {
+            continue;
+        }
+        let query = r["query"].as_str().unwrap_or("");
+        if let Some(v) =
+            url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "api-version")
+        {
+            versions.insert(format!("{op}={}", v.1));
+        }
+        judged += 1;
+        let body = r.get("body").filter(|b| !b.is_null());
+        for p in judge.validate_request(r["method"].as_str().unwrap_or(""), path, query, body) {
+            if !p.contains(spec::NOT_IN_LOCAL_COPY) {
+                findings.push(format!("{op}: {p}"));
+            }
+        }
+    }
+    findings.sort();
+    findings.dedup();
+    println!(
+        "the SDK's {judged} ARM requests judged by the 2025-12-01 spec: {} finding(s); api-versions {versions:?}",
+        findings.len()
+    );
+    for f in &findings {
+        println!("  {f}");
+    }
 
     let names: Vec<&str> = steps.iter().map(|(s, _)| s.as_str()).collect();
     for want in [
