@@ -336,3 +336,224 @@ fn walkthrough_ngc_config_in_hcl() {
             .is_empty()
     );
 }
+
+const DATA_ASSET_ID_SUFFIX: &str = "/data/covid-mmar/versions/1";
+
+/// The MMAR registered as a data asset, with a description and tags to edit.
+fn mmar_with_metadata(description: &str, tags: &str) -> String {
+    format!(
+        r#"
+resource "ngc_asset" "mmar" {{
+  provider       = clara
+  source         = "nvidia/med/clara_train_covid19_3d_ct_classification:1"
+  datastore_path = "mmars/covid"
+  tags           = {tags}
+
+  data_asset {{
+    name        = "covid-mmar"
+    description = "{description}"
+  }}
+}}
+"#
+    )
+}
+
+fn blob_writes(ws: &Workspace) -> usize {
+    ws.azurite
+        .as_ref()
+        .unwrap()
+        .blob_requests()
+        .iter()
+        .filter(|(m, _)| m == "PUT" || m == "DELETE")
+        .count()
+}
+
+fn data_asset_path() -> String {
+    format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}{DATA_ASSET_ID_SUFFIX}"
+    )
+}
+
+/// Issue 8: a data asset's description and tags update in place. The edit re-uploads
+/// nothing (0 blob PUTs/DELETEs in Azurite's request log, 0 NGC bytes) and what a
+/// downstream run reads (datastore URI, data asset id, its dataUri) stays the same.
+#[test]
+fn data_asset_description_and_tags_edit_in_place_uploads_nothing() {
+    let ws = Workspace::inline(
+        &mmar_with_metadata("Clara COVID-19 CT MMAR", r#"{ team = "imaging" }"#),
+        emulator_config(),
+    );
+    ws.apply(&[]);
+    let before: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    let before = before["values"]["root_module"]["resources"][0]["values"].clone();
+    let data_uri_before = ws.emulator.arm_get(&data_asset_path())["properties"]["dataUri"].clone();
+    let (writes, served, ngc_requests) = (
+        blob_writes(&ws),
+        served_bytes(&ws),
+        ws.emulator.count_ops("ngc.manifest", false),
+    );
+    assert!(
+        writes > 10,
+        "the first apply uploads the MMAR ({writes} writes)"
+    );
+
+    std::fs::write(
+        ws.dir.join("main.tf"),
+        std::fs::read_to_string(ws.dir.join("main.tf"))
+            .unwrap()
+            .replace(
+                &mmar_with_metadata("Clara COVID-19 CT MMAR", r#"{ team = "imaging" }"#),
+                &mmar_with_metadata(
+                    "Clara COVID-19 CT MMAR, v1 weights",
+                    r#"{ team = "imaging", stage = "baseline" }"#,
+                ),
+            ),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("ngc_asset.mmar will be updated in-place"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 to add, 1 to change, 0 to destroy"),
+        "{text}"
+    );
+    assert!(!text.contains("must be replaced"), "{text}");
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+
+    let edit_writes = blob_writes(&ws) - writes;
+    println!(
+        "first apply: {writes} blob PUT/DELETE; description + tags edit: {edit_writes} blob PUT/DELETE, {} NGC bytes, {} NGC manifest requests",
+        served_bytes(&ws) - served,
+        ws.emulator.count_ops("ngc.manifest", false) - ngc_requests
+    );
+    assert_eq!(edit_writes, 0, "a metadata edit writes no blob");
+    assert_eq!(served_bytes(&ws), served, "nothing downloaded again");
+    let after: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    let after = &after["values"]["root_module"]["resources"][0]["values"];
+    for same in [
+        "id",
+        "datastore_uri",
+        "data_asset_id",
+        "content_digest",
+        "file_count",
+    ] {
+        assert_eq!(after[same], before[same], "{same} changed");
+    }
+    let data = ws.emulator.arm_get(&data_asset_path());
+    assert_eq!(
+        data["properties"]["description"],
+        "Clara COVID-19 CT MMAR, v1 weights"
+    );
+    assert_eq!(data["properties"]["tags"]["stage"], "baseline");
+    assert_eq!(
+        data["properties"]["dataUri"], data_uri_before,
+        "runs reading the data asset see the same folder"
+    );
+}
+
+/// Issue 8: values that reach an ARM or blob path are validated at validate/plan, naming the
+/// attribute, and nothing is sent.
+#[test]
+fn path_values_are_rejected_at_validate_naming_the_attribute() {
+    for (extra, attr) in [
+        (
+            "data_asset {\n    name = \"covid-mmar\"\n    version = \"1/../../../victim/versions/7\"\n  }",
+            "data_asset.version",
+        ),
+        ("datastore = \"x/../workspaceblobstore\"", "datastore"),
+        (
+            "data_asset {\n    name = \"covid-mmar\"\n    version = \"7?api-version=1\"\n  }",
+            "data_asset.version",
+        ),
+    ] {
+        let ws = Workspace::inline(
+            &asset(
+                "nvidia/med/clara_train_covid19_3d_ct_classification:1",
+                extra,
+            ),
+            emulator_config(),
+        );
+        for cmd in [
+            vec!["validate", "-no-color"],
+            vec!["plan", "-input=false", "-no-color"],
+        ] {
+            let (code, text) = ws.tf(&cmd);
+            assert_eq!(code, 1, "{} accepted {extra}:\n{text}", cmd[0]);
+            assert!(
+                text.contains(&format!("{attr} must be")),
+                "{}: the diagnostic names {attr}:\n{text}",
+                cmd[0]
+            );
+        }
+        assert!(
+            ws.emulator.writes().is_empty(),
+            "nothing written: {:?}",
+            ws.emulator.writes()
+        );
+        assert_eq!(ws.emulator.count_ops("ngc.manifest", false), 0);
+    }
+}
+
+/// Issue 8: `terraform import` by datastore URI, then the configuration that created the
+/// asset plans "No changes" (content, settings and the data asset read back).
+#[test]
+fn import_by_datastore_uri_plans_no_changes() {
+    let hcl = mmar_with_metadata("Clara COVID-19 CT MMAR", r#"{ team = "imaging" }"#);
+    let ws = Workspace::inline(&hcl, emulator_config());
+    ws.apply(&[]);
+    let uri = "azureml://datastores/workspaceblobstore/paths/mmars/covid/";
+    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    let created = state["values"]["root_module"]["resources"][0]["values"].clone();
+    assert_eq!(created["id"], uri);
+    ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    let (writes, served) = (blob_writes(&ws), served_bytes(&ws));
+    let out = ws.ok(&["import", "-input=false", "-no-color", "ngc_asset.mmar", uri]);
+    assert!(out.contains("Import successful"), "{out}");
+    ws.assert_no_changes(&[]);
+    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    let imported = &state["values"]["root_module"]["resources"][0]["values"];
+    for k in [
+        "id",
+        "source",
+        "type",
+        "datastore",
+        "datastore_path",
+        "workspace_id",
+        "resolved_version",
+        "file_count",
+        "total_size_bytes",
+        "content_digest",
+        "data_asset_id",
+        "data_asset",
+        "tags",
+    ] {
+        assert_eq!(imported[k], created[k], "{k} read back on import");
+    }
+    assert_eq!(blob_writes(&ws), writes, "import and plan write no blob");
+    assert_eq!(served_bytes(&ws), served, "import downloads nothing");
+
+    // Something that is not an asset this provider uploaded is refused clearly.
+    ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    let (code, text) = ws.tf(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "ngc_asset.mmar",
+        "azureml://datastores/workspaceblobstore/paths/nothing/here/",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains(".clara-asset.json"), "{text}");
+    let (code, text) = ws.tf(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "ngc_asset.mmar",
+        "azureml://datastores/x/../workspaceblobstore/paths/mmars/covid/",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("datastore"), "{text}");
+}
