@@ -536,6 +536,41 @@ fn import_by_datastore_uri_plans_no_changes() {
     assert_eq!(blob_writes(&ws), writes, "import and plan write no blob");
     assert_eq!(served_bytes(&ws), served, "import downloads nothing");
 
+    // The same through an `import {}` block, then through `-generate-config-out`.
+    ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    let import_block = format!(
+        "import {{\n  provider = clara\n  to       = ngc_asset.mmar\n  id       = \"{uri}\"\n}}\n"
+    );
+    let main_tf = std::fs::read_to_string(ws.dir.join("main.tf")).unwrap();
+    std::fs::write(ws.dir.join("import.tf"), &import_block).unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert!(
+        text.contains("1 to import, 0 to add, 0 to change, 0 to destroy"),
+        "exit {code}: {text}"
+    );
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    std::fs::write(ws.dir.join("main.tf"), main_tf.replace(&hcl, "")).unwrap();
+    let (code, text) = ws.tf(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-generate-config-out=generated.tf",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let generated = std::fs::read_to_string(ws.dir.join("generated.tf")).unwrap();
+    println!("-generate-config-out wrote:\n{generated}");
+    assert!(
+        generated.contains("\"nvidia/med/clara_train_covid19_3d_ct_classification:1\""),
+        "{generated}"
+    );
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    std::fs::remove_file(ws.dir.join("import.tf")).unwrap();
+    std::fs::remove_file(ws.dir.join("generated.tf")).unwrap();
+    std::fs::write(ws.dir.join("main.tf"), &main_tf).unwrap();
+
     // Something that is not an asset this provider uploaded is refused clearly.
     ws.ok(&["state", "rm", "ngc_asset.mmar"]);
     let (code, text) = ws.tf(&[
