@@ -592,3 +592,62 @@ fn import_by_datastore_uri_plans_no_changes() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("datastore"), "{text}");
 }
+
+/// Issue 8: registering the uploaded folder as a data asset later, or unregistering it, is an
+/// in-place update: no download, no content re-upload (only the completion marker is rewritten
+/// so that import finds the registration), and removing archives the version.
+#[test]
+fn data_asset_added_and_removed_in_place() {
+    let plain = asset("nvidia/med/clara_train_covid19_3d_ct_classification:1", "");
+    let registered = asset(
+        "nvidia/med/clara_train_covid19_3d_ct_classification:1",
+        "data_asset {\n    name = \"covid-mmar\"\n  }",
+    );
+    let ws = Workspace::inline(&plain, emulator_config());
+    ws.apply(&[]);
+    let served = served_bytes(&ws);
+    let write = |hcl: &str| {
+        let main = std::fs::read_to_string(ws.dir.join("main.tf")).unwrap();
+        let main = main.replace(&plain, hcl).replace(&registered, hcl);
+        std::fs::write(ws.dir.join("main.tf"), main).unwrap();
+    };
+    let id = data_asset_path();
+
+    write(&registered);
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("0 to add, 1 to change, 0 to destroy"),
+        "{text}"
+    );
+    let writes = blob_writes(&ws);
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let puts = blob_writes(&ws) - writes;
+    assert_eq!(puts, 1, "only the completion marker is rewritten");
+    assert_eq!(ws.emulator.arm_get(&id)["properties"]["isArchived"], false);
+
+    // Import finds the registration recorded by the update.
+    ws.ok(&["state", "rm", "ngc_asset.a"]);
+    ws.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "ngc_asset.a",
+        "azureml://datastores/workspaceblobstore/paths/assets/a/",
+    ]);
+    ws.assert_no_changes(&[]);
+
+    write(&plain);
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("0 to add, 1 to change, 0 to destroy"),
+        "{text}"
+    );
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    assert_eq!(ws.emulator.arm_get(&id)["properties"]["isArchived"], true);
+    assert_eq!(served_bytes(&ws), served, "nothing downloaded again");
+    println!("register in place: {puts} blob write (the marker); unregister: archived");
+}
