@@ -340,7 +340,7 @@ fn walkthrough_ngc_config_in_hcl() {
 const DATA_ASSET_ID_SUFFIX: &str = "/data/covid-mmar/versions/1";
 
 /// The MMAR registered as a data asset, with a description and tags to edit.
-fn mmar_with_metadata(description: &str, tags: &str) -> String {
+fn mmar_resource(description: &str, tags: &str) -> String {
     format!(
         r#"
 resource "ngc_asset" "mmar" {{
@@ -356,6 +356,29 @@ resource "ngc_asset" "mmar" {{
 }}
 "#
     )
+}
+
+/// Stands for a run reading the asset: replaced whenever what it reads is (or may be) new.
+const READER: &str = r#"
+resource "terraform_data" "reader" {
+  triggers_replace = [ngc_asset.mmar.datastore_uri, ngc_asset.mmar.data_asset_id]
+}
+"#;
+
+fn mmar_with_metadata(description: &str, tags: &str) -> String {
+    mmar_resource(description, tags) + READER
+}
+
+/// `terraform show -json` values of one resource.
+fn values_of(ws: &Workspace, address: &str) -> serde_json::Value {
+    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} not in state: {state}"))["values"]
+        .clone()
 }
 
 fn blob_writes(ws: &Workspace) -> usize {
@@ -384,8 +407,7 @@ fn data_asset_description_and_tags_edit_in_place_uploads_nothing() {
         emulator_config(),
     );
     ws.apply(&[]);
-    let before: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
-    let before = before["values"]["root_module"]["resources"][0]["values"].clone();
+    let before = values_of(&ws, "ngc_asset.mmar");
     let data_uri_before = ws.emulator.arm_get(&data_asset_path())["properties"]["dataUri"].clone();
     let (writes, served, ngc_requests) = (
         blob_writes(&ws),
@@ -432,8 +454,7 @@ fn data_asset_description_and_tags_edit_in_place_uploads_nothing() {
     );
     assert_eq!(edit_writes, 0, "a metadata edit writes no blob");
     assert_eq!(served_bytes(&ws), served, "nothing downloaded again");
-    let after: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
-    let after = &after["values"]["root_module"]["resources"][0]["values"];
+    let after = &values_of(&ws, "ngc_asset.mmar");
     for same in [
         "id",
         "datastore_uri",
@@ -506,16 +527,14 @@ fn import_by_datastore_uri_plans_no_changes() {
     let ws = Workspace::inline(&hcl, emulator_config());
     ws.apply(&[]);
     let uri = "azureml://datastores/workspaceblobstore/paths/mmars/covid/";
-    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
-    let created = state["values"]["root_module"]["resources"][0]["values"].clone();
+    let created = values_of(&ws, "ngc_asset.mmar");
     assert_eq!(created["id"], uri);
     ws.ok(&["state", "rm", "ngc_asset.mmar"]);
     let (writes, served) = (blob_writes(&ws), served_bytes(&ws));
     let out = ws.ok(&["import", "-input=false", "-no-color", "ngc_asset.mmar", uri]);
     assert!(out.contains("Import successful"), "{out}");
     ws.assert_no_changes(&[]);
-    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
-    let imported = &state["values"]["root_module"]["resources"][0]["values"];
+    let imported = &values_of(&ws, "ngc_asset.mmar");
     for k in [
         "id",
         "source",
@@ -551,6 +570,8 @@ fn import_by_datastore_uri_plans_no_changes() {
     ws.apply(&[]);
     ws.assert_no_changes(&[]);
     ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    // (-generate-config-out cannot resolve references to the resource it generates: the
+    // reader goes too.)
     std::fs::write(ws.dir.join("main.tf"), main_tf.replace(&hcl, "")).unwrap();
     let (code, text) = ws.tf(&[
         "plan",
