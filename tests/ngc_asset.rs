@@ -672,3 +672,33 @@ fn data_asset_added_and_removed_in_place() {
     assert_eq!(served_bytes(&ws), served, "nothing downloaded again");
     println!("register in place: {puts} blob write (the marker); unregister: archived");
 }
+
+/// Issue 8: an unusable `local_directory` is refused at plan, naming the attribute, before
+/// anything is downloaded or uploaded (it used to surface only after the uploads).
+#[test]
+fn unusable_local_directory_is_refused_at_plan() {
+    let ws = Workspace::inline("", emulator_config());
+    let file = ws.tmp.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let under_file = file.join("copies");
+    std::fs::write(
+        ws.dir.join("asset.tf"),
+        asset(
+            "nvidia/med/clara_train_covid19_3d_ct_classification:1",
+            &format!("local_directory = \"{}\"", under_file.display()),
+        ),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("local_directory"), "{text}");
+    assert!(text.contains("not a directory"), "{text}");
+    let (code, text) = ws.tf(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        ws.emulator.count_ops("ngc.manifest", false),
+        0,
+        "nothing fetched"
+    );
+    assert_eq!(blob_writes(&ws), 0, "nothing uploaded");
+}

@@ -228,6 +228,18 @@ impl Resource<ClaraClient> for NgcAsset {
             .as_object_mut()
             .expect("planned state is an object");
         super::plan_default_workspace(client, req.config, planned, diags);
+        // A local copy that cannot be written fails here, before any download or upload.
+        if let Some(dir) = req.config.get("local_directory").as_str() {
+            if req.prior.get("local_directory").as_str() != Some(dir) {
+                if let Err(e) = check_local_directory(std::path::Path::new(dir)) {
+                    diags.attr_error(
+                        AttrPath::root("local_directory"),
+                        "Unusable local_directory",
+                        format!("local_directory \"{dir}\": {e}"),
+                    );
+                }
+            }
+        }
         // Registering or unregistering the data asset is an in-place update: its id follows.
         if let Some(prior) = req.prior.as_object() {
             let had = prior
@@ -624,6 +636,38 @@ impl NgcAsset {
         }
         state(&m)
     }
+}
+
+/// The nearest existing ancestor of `dir` (or `dir` itself) must be a directory this process
+/// can create files in; checked with a probe file that is removed at once.
+fn check_local_directory(dir: &std::path::Path) -> Result<(), String> {
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(md) if md.is_dir() => break,
+            Ok(_) => return Err(format!("{} is not a directory", at.display())),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                match at.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => at = p,
+                    _ => {
+                        at = std::path::Path::new(".");
+                        break;
+                    }
+                }
+            }
+            Err(e) => return Err(format!("{}: {e}", at.display())),
+        }
+    }
+    let probe = at.join(format!(".clara-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| format!("cannot create files in {}: {e}", at.display()))?;
+    std::fs::remove_file(&probe).ok();
+    Ok(())
 }
 
 /// `azureml://datastores/<ds>/paths/<path>[/]`, or the long form with subscription, resource
