@@ -18,6 +18,7 @@ pub mod log;
 pub mod mlflow;
 pub mod ngc;
 pub mod pipeline;
+pub mod runhistory;
 pub mod schema;
 pub mod server;
 pub mod storage;
