@@ -168,7 +168,6 @@ async fn only_metadata_of_an_existing_job_can_change() {
 
     for (field, value) in [
         ("command", json!("./commands/train_finetune.sh --epochs 9")),
-        ("displayName", json!("renamed")),
         ("environmentVariables", json!({"MMAR_ROOT": "/other"})),
         ("experimentName", json!("other")),
     ] {
@@ -184,11 +183,13 @@ async fn only_metadata_of_an_existing_job_can_change() {
     let mut meta = body.clone();
     meta["properties"]["tags"] = json!({"stage": "reviewed"});
     meta["properties"]["description"] = json!("updated");
+    meta["properties"]["displayName"] = json!("renamed");
     meta["properties"]["isArchived"] = json!(true);
     let r = put_job(&emu, &token, "j", meta).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["properties"]["tags"], json!({"stage": "reviewed"}));
     assert_eq!(r.body["properties"]["description"], "updated");
+    assert_eq!(r.body["properties"]["displayName"], "renamed");
     // archived jobs leave the default list
     let jobs = format!("{}/jobs", emu.ws_path());
     assert_eq!(
