@@ -158,6 +158,50 @@ fn imported_run_plans_no_changes() {
         creates,
         "nothing re-submitted"
     );
+
+    // Respelling the timeout (4h → 240m) is an in-place change of the state only; another
+    // duration (5h) re-runs the job.
+    let main = ws.dir.join("main.tf");
+    let hcl = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        hcl.replace("timeout      = \"4h\"", "timeout      = \"240m\""),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("clara_training_run.ft will be updated in-place"),
+        "{text}"
+    );
+    assert!(!text.contains("must be replaced"), "{text}");
+    let writes_before = ws.emulator.writes().len();
+    ws.apply(&[]);
+    assert_eq!(
+        ws.emulator.writes().len(),
+        writes_before,
+        "a respelling sends nothing"
+    );
+    assert_eq!(run_attrs(&ws, "ft")["timeout"], "240m");
+    ws.assert_no_changes(&[]);
+    ws.ok(&["apply", "-refresh-only", "-auto-approve", "-no-color"]);
+    assert_eq!(
+        run_attrs(&ws, "ft")["timeout"],
+        "240m",
+        "refresh keeps the spelling"
+    );
+    std::fs::write(
+        &main,
+        hcl.replace("timeout      = \"4h\"", "timeout      = \"5h\""),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("clara_training_run.ft must be replaced"),
+        "{text}"
+    );
+    assert_eq!(ws.emulator.count_ops("job.create", true), creates);
 }
 
 #[test]

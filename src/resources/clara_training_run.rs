@@ -151,6 +151,15 @@ fn settled_before(r: &clara_framework::ModifierRequest<'_>) -> bool {
     settled(r.prior_object.get("status").as_str())
 }
 
+/// A timeout re-runs the job only when it means another duration: `4h` → `240m` (or the
+/// `PT4H` Azure returns) is a respelling, kept in state by an in-place update.
+fn timeout_means_other(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    match (r.prior.as_str(), r.config.as_str()) {
+        (Some(before), Some(now)) => !iso8601::same_duration(before, now),
+        _ => true,
+    }
+}
+
 fn no_code(r: &clara_framework::ModifierRequest<'_>) -> bool {
     r.config_object.get("code").is_null()
 }
@@ -286,7 +295,7 @@ impl Resource<ClaraClient> for TrainingRun {
             .attribute(Attribute::string_map("environment_variables").optional().requires_replace().describe("Environment variables of the job."))
             .attribute(Attribute::number("instance_count").default(1i64).requires_replace().validate(IntBetween(1, 1000)).describe("Nodes to run on. Default 1."))
             .attribute(Attribute::string("shm_size").optional().requires_replace().validate(Matches::new(r"\d+[bBkKmMgG]", "must be a size such as \"2g\"")).describe("Shared memory of the container, e.g. `8g` (Azure's default is `2g`)."))
-            .attribute(Attribute::string("timeout").optional().requires_replace().validate(validators::Duration).describe("Azure cancels the job after this long, e.g. `2h`."))
+            .attribute(Attribute::string("timeout").optional().requires_replace_if(timeout_means_other).validate(validators::Duration).describe("Azure cancels the job after this long, e.g. `2h`. Compared by meaning: respelling it (`4h`, `240m`) changes only the state, a different duration re-runs the job."))
             .attribute(Attribute::bool("wait_for_completion").default(true).describe("Wait until the job finishes (default). With `false`, apply returns once the job is submitted."))
             .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy or replacement, archive the job (default): its metrics, logs and lineage stay in Azure ML studio. With `false` the job is deleted."))
             .attribute(Attribute::number("estimated_max_cost_usd").computed().keep_state_if(|_| true).describe("Most this run can cost, known at plan time: the region's Linux hourly price of the cluster's VM size × `instance_count` × `timeout` in hours. Null without a timeout."))
