@@ -101,6 +101,37 @@ fn applied_with_realistic_defaults_then_plans_no_changes() {
     ws.assert_no_changes(&[]);
     ws.ok(&["apply", "-refresh-only", "-auto-approve", "-no-color"]);
     ws.assert_no_changes(&[]);
+
+    // Imported from the real shape (shmSize "2g", jobTier "Null", outputs.default): nothing
+    // the configuration leaves unset reads back set.
+    let id = attrs["id"].as_str().unwrap().to_string();
+    ws.ok(&["state", "rm", "-no-color", "clara_training_run.ft"]);
+    ws.ok(&["import", "-no-color", "clara_training_run.ft", &id]);
+    let imported = run_attrs(&ws, "ft");
+    assert!(imported["shm_size"].is_null(), "{imported}");
+    assert_eq!(imported["outputs"], attrs["outputs"]);
+    ws.assert_no_changes(&[]);
+    // Writing Azure's default out, or the compute id in other casing, re-runs nothing.
+    let main = ws.dir.join("main.tf");
+    let hcl = std::fs::read_to_string(&main).unwrap();
+    let compute = "compute     = azureml_gpu_cluster.gpu.id";
+    assert!(hcl.contains(compute));
+    std::fs::write(
+        &main,
+        hcl.replace(
+            compute,
+            "compute     = lower(azureml_gpu_cluster.gpu.id)\n  shm_size    = \"2048m\"",
+        ),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("clara_training_run.ft will be updated in-place"),
+        "{text}"
+    );
+    assert!(!text.contains("must be replaced"), "{text}");
+    assert_eq!(ws.emulator.count_ops("job.create", true), 1);
 }
 
 #[test]

@@ -160,6 +160,48 @@ fn timeout_means_other(r: &clara_framework::ModifierRequest<'_>) -> bool {
     }
 }
 
+/// ARM ids are case-insensitive, and `azureml:<name>:<version>` names the same environment
+/// version as its ARM id (what an import reads back): only another resource re-runs the job.
+fn other_arm_reference(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    let ws = r
+        .prior_object
+        .get("workspace_id")
+        .as_str()
+        .and_then(|w| WorkspaceId::parse(w).ok());
+    match (r.prior.as_str(), r.config.as_str(), ws) {
+        (Some(before), Some(now), Some(ws)) => !same_arm_reference(&ws, before, now),
+        _ => true,
+    }
+}
+
+fn same_arm_reference(ws: &WorkspaceId, a: &str, b: &str) -> bool {
+    environment_id(ws, a).eq_ignore_ascii_case(&environment_id(ws, b))
+}
+
+/// Unset shared memory is Azure's default `2g` (what an import of such a job reads back as
+/// unset), and `2g` = `2048m`: only another size re-runs the job.
+fn shm_means_other(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    shm_bytes(r.prior.as_str()) != shm_bytes(r.config.as_str())
+}
+
+/// Bytes of a container shared-memory size (`<n>[bkmg]`, Docker's units); unset = `2g`.
+fn shm_bytes(size: Option<&str>) -> Option<u64> {
+    let size = size.unwrap_or("2g").to_ascii_lowercase();
+    let (digits, unit) = match size.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => size.split_at(i),
+        None => (size.as_str(), "b"),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "b" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
 fn no_code(r: &clara_framework::ModifierRequest<'_>) -> bool {
     r.config_object.get("code").is_null()
 }
@@ -286,15 +328,15 @@ impl Resource<ClaraClient> for TrainingRun {
             .attribute(Attribute::string("experiment_name").default("clara").requires_replace().validate(validators::Length(1, 255)).describe("Experiment the run is filed under. Default `clara`."))
             .attribute(Attribute::string("display_name").optional().describe("Name shown in Azure ML studio. Updates in place (sent to Azure, nothing re-runs)."))
             .attribute(Attribute::string("description").optional().describe("Description. Updates in place."))
-            .attribute(Attribute::string("compute").required().requires_replace().describe("ARM id of the compute cluster, e.g. `azureml_gpu_cluster.clara_ct.id`."))
-            .attribute(Attribute::string("environment").required().requires_replace().describe("Environment version: ARM id, `azureml:<name>:<version>` or `azureml_environment.x.id`."))
+            .attribute(Attribute::string("compute").required().requires_replace_if(other_arm_reference).describe("ARM id of the compute cluster, e.g. `azureml_gpu_cluster.clara_ct.id`."))
+            .attribute(Attribute::string("environment").required().requires_replace_if(other_arm_reference).describe("Environment version: ARM id, `azureml:<name>:<version>` or `azureml_environment.x.id`."))
             .attribute(Attribute::string("command").required().requires_replace().describe("Command line, e.g. `bash $${{inputs.mmar}}/commands/train_finetune.sh`."))
             .attribute(Attribute::string("code").optional().requires_replace().describe("A local folder uploaded as a code asset (once per content) and mounted as the job's working directory."))
             .attribute(Attribute::string("code_hash").computed().null_if(no_code).describe("SHA-256 over the `code` folder's paths and contents, read at plan time: a change to any file plans a new run."))
             .attribute(Attribute::string("code_id").computed().use_state_for_unknown().null_if(no_code).describe("ARM id of the code version the job runs."))
             .attribute(Attribute::string_map("environment_variables").optional().requires_replace().describe("Environment variables of the job."))
             .attribute(Attribute::number("instance_count").default(1i64).requires_replace().validate(IntBetween(1, 1000)).describe("Nodes to run on. Default 1."))
-            .attribute(Attribute::string("shm_size").optional().requires_replace().validate(Matches::new(r"\d+[bBkKmMgG]", "must be a size such as \"2g\"")).describe("Shared memory of the container, e.g. `8g` (Azure's default is `2g`)."))
+            .attribute(Attribute::string("shm_size").optional().requires_replace_if(shm_means_other).validate(Matches::new(r"\d+[bBkKmMgG]", "must be a size such as \"2g\"")).describe("Shared memory of the container, e.g. `8g` (Azure's default is `2g`)."))
             .attribute(Attribute::string("timeout").optional().requires_replace_if(timeout_means_other).validate(validators::Duration).describe("Azure cancels the job after this long, e.g. `2h`. Compared by meaning: respelling it (`4h`, `240m`) changes only the state, a different duration re-runs the job."))
             .attribute(Attribute::bool("wait_for_completion").default(true).describe("Wait until the job finishes (default). With `false`, apply returns once the job is submitted."))
             .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy or replacement, archive the job (default): its metrics, logs and lineage stay in Azure ML studio. With `false` the job is deleted."))
@@ -1774,6 +1816,27 @@ mod tests {
         r.timeout = Some("2h".into());
         drift(&mut r, &body);
         assert_eq!(r.timeout.as_deref(), Some("4h"));
+    }
+
+    #[test]
+    fn replacement_follows_meaning_not_spelling() {
+        assert_eq!(shm_bytes(None), shm_bytes(Some("2g")));
+        assert_eq!(shm_bytes(Some("2G")), shm_bytes(Some("2048m")));
+        assert_ne!(shm_bytes(Some("8g")), shm_bytes(None));
+        assert_eq!(shm_bytes(Some("8x")), None);
+        let ws = WorkspaceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w",
+        )
+        .unwrap();
+        let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/environments/clara_env/versions/1";
+        assert!(same_arm_reference(&ws, id, &id.to_ascii_lowercase()));
+        assert!(same_arm_reference(&ws, "azureml:clara_env:1", id));
+        assert!(!same_arm_reference(&ws, "azureml:clara_env:2", id));
+        assert!(!same_arm_reference(
+            &ws,
+            &id.replace("clara_env", "other"),
+            id
+        ));
     }
 
     #[test]
