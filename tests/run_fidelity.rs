@@ -255,9 +255,11 @@ fn failing_job_reports_the_run_history_reason_and_studio_url() {
         flat.contains("Studio: https://ml.azure.com/runs/"),
         "{text}"
     );
-    assert!(
-        ws.emulator.count_ops("history.run.details", true) >= 1,
-        "the reason came from run history"
+    let details = ws.emulator.count_ops("history.run.details", true);
+    assert!(details >= 1, "the reason came from run history");
+    eprintln!(
+        "failing job: {details} run-history details read(s), {} job GET(s)",
+        ws.emulator.count_ops("job.get", true)
     );
     // The job body itself has no error member.
     let jobs = ws.emulator.admin(reqwest::Method::GET, "jobs", None);
@@ -295,6 +297,7 @@ fn not_responding_that_recovers_does_not_end_the_wait() {
         if jobs["jobs"][0]["status"] == "NotResponding" {
             let start = *polls_at_start.get_or_insert(polls);
             if polls >= start + 2 {
+                eprintln!("NotResponding: job GETs {start} -> {polls}, apply still waiting");
                 break; // two polls answered NotResponding, and the wait goes on
             }
         }
@@ -372,4 +375,5 @@ fn metrics_that_cannot_be_read_are_a_warning() {
     assert_eq!(attrs["status"], "Completed");
     assert_eq!(attrs["metrics"], json!({}));
     assert_eq!(ws.emulator.count_ops("mlflow.run.get", false), 0);
+    eprintln!("no MLflow: 0 mlflow.run.get, metrics {{}}, warning shown");
 }
