@@ -377,3 +377,27 @@ fn metrics_that_cannot_be_read_are_a_warning() {
     assert_eq!(ws.emulator.count_ops("mlflow.run.get", false), 0);
     eprintln!("no MLflow: 0 mlflow.run.get, metrics {{}}, warning shown");
 }
+
+#[test]
+fn provisioning_is_waited_through() {
+    // On-demand compute being created: a status of the spec the plain timeline never shows.
+    let ws = workspace(
+        &run(
+            "ft",
+            "  tags = { \"clara-emulator/interrupt\" = \"Provisioning:1500\" }\n",
+        ),
+        config(),
+    );
+    let text = ws.apply(&[]);
+    assert!(
+        text.contains("Apply complete! Resources: 3 added"),
+        "{text}"
+    );
+    let attrs = run_attrs(&ws, "ft");
+    assert_eq!(attrs["status"], "Completed");
+    let polls = ws.emulator.count_ops("job.get", true);
+    // 1.5 s of Provisioning at this poll scale spans several polls
+    assert!(polls >= 4, "{polls} job GETs");
+    eprintln!("Provisioning:1500 waited through with {polls} job GETs");
+    ws.assert_no_changes(&[]);
+}
