@@ -7,7 +7,7 @@
 //!   principal's Storage Blob Data role allows what the operation needs (read at plan/refresh,
 //!   write at apply).
 //! - Identity-based datastores (`credentials.credentialsType: "None"`) have no secrets: Entra
-//!   ID is the only way, and a refusal is an error naming the missing role.
+//!   ID is the only way, and a refusal at apply is an error naming the missing role.
 //! - Datastores holding an account key or SAS: only at apply, and only when storage answers
 //!   the probe with 403 `AuthorizationPermissionMismatch` (no data role) or the endpoint is
 //!   http (bearer tokens are never sent over http), the secret is fetched with listSecrets,
@@ -193,7 +193,11 @@ async fn open_with(
                 // A data role that allows writing blobs also allows creating the container.
                 return Some(datastore(blob, access == Access::Write));
             }
-            Err(e) if e.is_permission_mismatch() && !identity_based => e,
+            // Plan and refresh by a principal without a data role (e.g. a reviewer with only
+            // Reader) warn below instead of failing; apply needs the role or the key.
+            Err(e) if e.is_permission_mismatch() && (!identity_based || access == Access::Read) => {
+                e
+            }
             Err(e) if e.is_permission_mismatch() => {
                 diags.attr_error(
                     AttrPath::root("datastore"),
