@@ -144,8 +144,26 @@ fn identity_based_walkthrough_applies_with_entra_tokens_and_a_reader_plans_witho
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("will be created"), "{text}");
     assert_eq!(list_secrets(&ws), 0);
+
+    // Back as the main principal: the asset is restored, then everything destroyed, with
+    // Entra ID tokens throughout.
+    ws.set_env("ARM_CLIENT_ID", CLIENT_ID);
+    ws.set_env("ARM_CLIENT_SECRET", CLIENT_SECRET);
+    ws.apply(&[]);
+    assert!(ws.blob_names("clara/getting_started/").contains(&victim));
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    let left = ws.blob_names("clara/");
+    assert!(left.is_empty(), "destroy leaves no blob: {left:?}");
     let end = auth_log(&ws);
+    println!(
+        "whole run: {} bearer / {} shared key / {} SAS requests, {} listSecrets",
+        end.bearer,
+        end.shared_key,
+        end.sas,
+        list_secrets(&ws)
+    );
     assert_eq!((end.shared_key, end.sas), (0, 0), "{end:?}");
+    assert_eq!(list_secrets(&ws), 0);
 }
 
 #[test]
