@@ -39,6 +39,11 @@ fn token_requests(ws: &Workspace, client_id: &str) -> usize {
         .count()
 }
 
+/// Terraform wraps diagnostics: compare on single-spaced text.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn auth_log(ws: &Workspace) -> clara_testkit::AuthLog {
     ws.azurite.as_ref().unwrap().auth_log()
 }
@@ -206,4 +211,218 @@ fn key_datastores_prefer_entra_id_and_plans_never_list_secrets() {
         at_apply,
         "plan and refresh list no secrets"
     );
+}
+
+/// A principal with Contributor on the subscription and no Storage Blob Data role.
+const CONTRIBUTOR_ID: &str = "33333333-3333-3333-3333-333333333333";
+const CONTRIBUTOR_SECRET: &str = "contributor-secret-do-not-log";
+
+/// Azure Storage's data-plane RBAC, which Azurite lacks: a front (https, Azurite's own
+/// certificate) that answers a bearer token of `denied` app ids with 403
+/// `AuthorizationPermissionMismatch` and the message Azure sends ("This request is not
+/// authorized to perform this operation using this permission.", the documented answer to a
+/// principal without a Storage Blob Data role, e.g. Azure/azure-sdk-for-python#19839), and
+/// forwards everything else (tokens, Shared Key, SAS) to Azurite unchanged.
+struct RbacFront {
+    _rt: tokio::runtime::Runtime,
+    port: u16,
+    denied: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RbacFront {
+    fn start(azurite: &clara_testkit::Azurite, denied_app_ids: &[&str]) -> RbacFront {
+        use axum::body::Body;
+        use axum::http::{Request, Response, StatusCode};
+        use base64::Engine;
+        use rustls_pki_types::pem::PemObject;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let dir = azurite.ca_file().unwrap().parent().unwrap().to_path_buf();
+        let certs: Vec<_> =
+            rustls_pki_types::CertificateDer::pem_file_iter(dir.join("azurite.pem"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key =
+            rustls_pki_types::PrivateKeyDer::from_pem_file(dir.join("azurite.key.pem")).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let upstream_base = format!("https://127.0.0.1:{}", azurite.port);
+        let ca = std::fs::read(azurite.ca_file().unwrap()).unwrap();
+        let upstream = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap();
+        let denied_ids: Arc<Vec<String>> =
+            Arc::new(denied_app_ids.iter().map(|s| s.to_string()).collect());
+        let denied = Arc::new(AtomicUsize::new(0));
+        let counter = denied.clone();
+
+        let app = axum::Router::new().fallback(move |req: Request<Body>| {
+            let (upstream, upstream_base, denied_ids, counter) = (
+                upstream.clone(),
+                upstream_base.clone(),
+                denied_ids.clone(),
+                counter.clone(),
+            );
+            async move {
+                let appid = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .and_then(|jwt| jwt.split('.').nth(1))
+                    .and_then(|claims| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(claims)
+                            .ok()
+                    })
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|c| c["appid"].as_str().map(str::to_string));
+                if appid.is_some_and(|a| denied_ids.contains(&a)) {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    return Response::builder()
+                        .status(StatusCode::FORBIDDEN)
+                        .header("x-ms-error-code", "AuthorizationPermissionMismatch")
+                        .header("content-type", "application/xml")
+                        .body(Body::from(
+                            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.\nRequestId:00000000-0000-0000-0000-000000000000\nTime:2025-06-01T12:00:00.0000000Z</Message></Error>",
+                        ))
+                        .unwrap();
+                }
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let mut forward =
+                    upstream.request(parts.method.clone(), format!("{upstream_base}{path}"));
+                for (k, v) in &parts.headers {
+                    if !matches!(k.as_str(), "host" | "content-length" | "transfer-encoding") {
+                        forward = forward.header(k, v);
+                    }
+                }
+                let answer = forward.body(body).send().await.unwrap();
+                let mut response = Response::builder().status(answer.status());
+                for (k, v) in answer.headers() {
+                    if !matches!(k.as_str(), "transfer-encoding" | "connection") {
+                        response = response.header(k, v);
+                    }
+                }
+                response
+                    .body(Body::from(answer.bytes().await.unwrap()))
+                    .unwrap()
+            }
+        });
+
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let tcp = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        rt.spawn(async move {
+            loop {
+                let Ok((stream, _)) = tcp.accept().await else {
+                    continue;
+                };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper_util_service(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        RbacFront {
+            _rt: rt,
+            port,
+            denied,
+        }
+    }
+
+    fn denied(&self) -> usize {
+        self.denied.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn hyper_util_service(app: axum::Router) -> hyper_util::service::TowerToHyperService<axum::Router> {
+    hyper_util::service::TowerToHyperService::new(app)
+}
+
+/// Storage behind [`RbacFront`], for a principal with Contributor and no data role.
+fn rbac_workspace(config: serde_json::Value) -> (Workspace, RbacFront) {
+    let mut config = config;
+    config["principals"] = json!([{
+        "client_id": CONTRIBUTOR_ID,
+        "client_secret": CONTRIBUTOR_SECRET,
+        "roles": ["Contributor"],
+    }]);
+    let mut ws = Workspace::inline_oauth(MMAR, config);
+    let front = RbacFront::start(ws.azurite.as_ref().unwrap(), &[CONTRIBUTOR_ID]);
+    ws.set_env(
+        "CLARA_STORAGE_BLOB_ENDPOINT",
+        &format!("https://127.0.0.1:{}/{{account}}", front.port),
+    );
+    ws.set_env("ARM_CLIENT_ID", CONTRIBUTOR_ID);
+    ws.set_env("ARM_CLIENT_SECRET", CONTRIBUTOR_SECRET);
+    (ws, front)
+}
+
+#[test]
+fn a_principal_without_a_data_role_falls_back_to_the_key_at_apply_only() {
+    // Key datastore: storage refuses the token, so apply fetches the key (listSecrets) and
+    // uses Shared Key; plan and refresh do not, and warn that blobs were not verified.
+    let (ws, front) = rbac_workspace(emulator_config());
+    ws.apply(&[]);
+    let applied = auth_log(&ws);
+    let at_apply = list_secrets(&ws);
+    println!(
+        "no data role, key datastore: {} token requests refused by storage, {at_apply} listSecrets at apply, Azurite: {} bearer / {} shared key",
+        front.denied(),
+        applied.bearer,
+        applied.shared_key
+    );
+    assert!(front.denied() >= 1, "the token was tried first");
+    assert_eq!(at_apply, 1, "one listSecrets for the apply");
+    assert!(applied.shared_key > 0 && applied.bearer == 0, "{applied:?}");
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 0, "{text}");
+    let text = flat(&text);
+    assert!(
+        text.contains("Uploaded blobs not verified") && text.contains("Storage Blob Data Reader"),
+        "{text}"
+    );
+    assert_eq!(list_secrets(&ws), at_apply, "plan lists no secrets");
+
+    // Identity-based datastore: no key to fall back to; apply fails on `datastore`, naming
+    // the role to assign, and asks for no secret.
+    let mut config = emulator_config();
+    config["storage"] = json!({"identity_based": true});
+    let (ws, front) = rbac_workspace(config);
+    let (code, text) = ws.tf(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_ne!(code, 0, "{text}");
+    let text = flat(&text);
+    assert!(
+        text.contains("No data access to the datastore's storage")
+            && text.contains("Storage Blob Data Contributor")
+            && text.contains("identity-based"),
+        "{text}"
+    );
+    assert!(front.denied() >= 1);
+    assert_eq!(list_secrets(&ws), 0);
+    let log = auth_log(&ws);
+    assert_eq!((log.bearer, log.shared_key, log.sas), (0, 0, 0), "{log:?}");
 }
