@@ -221,7 +221,8 @@ const CONTRIBUTOR_SECRET: &str = "contributor-secret-do-not-log";
 /// certificate) that answers a bearer token of `denied` app ids with 403
 /// `AuthorizationPermissionMismatch` and the message Azure sends ("This request is not
 /// authorized to perform this operation using this permission.", the documented answer to a
-/// principal without a Storage Blob Data role, e.g. Azure/azure-sdk-for-python#19839), and
+/// principal without a Storage Blob Data role: Azure/azure-sdk-for-js#7009, fixed by assigning
+/// Storage Blob Data Contributor; Azure/azure-storage-azcopy#120 for List Blobs), and
 /// forwards everything else (tokens, Shared Key, SAS) to Azurite unchanged.
 struct RbacFront {
     _rt: tokio::runtime::Runtime,
