@@ -137,6 +137,22 @@ fn identity_based_walkthrough_applies_with_entra_tokens_and_a_reader_plans_witho
     );
     assert_eq!(list_secrets(&ws), 0);
 
+    // Its tokens and secret stay out of the most verbose logs.
+    let out = ws
+        .command(&["plan", "-input=false", "-no-color"])
+        .env("TF_LOG", "trace")
+        .output()
+        .unwrap();
+    let logs = combined(&out);
+    assert!(out.status.success(), "{logs}");
+    assert!(
+        logs.contains("blob access with Microsoft Entra ID"),
+        "the provider's debug logs are there"
+    );
+    for secret in ["eyJ", READER_SECRET, CLIENT_SECRET] {
+        assert!(!logs.contains(secret), "{secret} in TF_LOG=trace output");
+    }
+
     // The reader's plan really looks at the blobs: one deleted behind Terraform's back plans
     // that asset's re-creation.
     let victim = ws
