@@ -4,8 +4,10 @@
 //! `datastores/listSecrets`.
 //!
 //! Azurite in OAuth mode still accepts Shared Key and SAS and checks no data role (see
-//! `clara_testkit`), so "no key used" is proven from its auth log, and "no secret read" from
-//! the emulator's request log.
+//! `clara_testkit`). So the provider reaches it through [`RbacFront`], which refuses keys and
+//! SAS (an account with shared-key access disabled) or the tokens of a principal without a data
+//! role; "no key used" is also read from Azurite's auth log, and "no secret read" from the
+//! emulator's request log.
 
 mod support;
 
@@ -67,6 +69,12 @@ fn identity_based_walkthrough_applies_with_entra_tokens_and_a_reader_plans_witho
     config["jobs"] = json!({"phase_ms": 100});
     config["storage"] = json!({"identity_based": true});
     let mut ws = Workspace::with_oauth_storage("covid19-ct-finetune", config);
+    // The provider reaches storage through a front that refuses Shared Key and SAS.
+    let front = RbacFront::start(ws.azurite.as_ref().unwrap(), &[], true);
+    ws.set_env(
+        "CLARA_STORAGE_BLOB_ENDPOINT",
+        &format!("https://127.0.0.1:{}/{{account}}", front.port),
+    );
     ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
     ws.emulator.admin(
         Method::PUT,
@@ -184,7 +192,40 @@ fn identity_based_walkthrough_applies_with_entra_tokens_and_a_reader_plans_witho
         list_secrets(&ws)
     );
     assert_eq!((end.shared_key, end.sas), (0, 0), "{end:?}");
+    assert_eq!(front.denied(), 0, "no request used a key or SAS");
     assert_eq!(list_secrets(&ws), 0);
+
+    // The front does refuse the account key.
+    let http = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(
+                &std::fs::read(ws.azurite.as_ref().unwrap().ca_file().unwrap()).unwrap(),
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let keyed = clara_azure::blob::BlobClient::new(
+        url::Url::parse(&format!(
+            "https://127.0.0.1:{}/{}",
+            front.port,
+            clara_testkit::ACCOUNT
+        ))
+        .unwrap(),
+        clara_azure::blob::BlobCredential::SharedKey {
+            account: clara_testkit::ACCOUNT.into(),
+            key: clara_azure::Secret::new(clara_testkit::KEY),
+        },
+        http,
+        Default::default(),
+    )
+    .unwrap();
+    let err = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(keyed.list("any", ""))
+        .unwrap_err();
+    assert!(err.is_key_auth_refused(), "{err}");
+    assert_eq!(front.denied(), 1);
 }
 
 #[test]
@@ -247,7 +288,15 @@ struct RbacFront {
 }
 
 impl RbacFront {
-    fn start(azurite: &clara_testkit::Azurite, denied_app_ids: &[&str]) -> RbacFront {
+    /// `refuse_keys`: also answer Shared Key and SAS with 403
+    /// `KeyBasedAuthenticationNotPermitted`, as an account with `allowSharedKeyAccess: false`
+    /// does ("Key based authentication is not permitted on this storage account.",
+    /// Azure/AI-Landing-Zones#64, microsoft/AzureStorageExplorer#8090).
+    fn start(
+        azurite: &clara_testkit::Azurite,
+        denied_app_ids: &[&str],
+        refuse_keys: bool,
+    ) -> RbacFront {
         use axum::body::Body;
         use axum::http::{Request, Response, StatusCode};
         use base64::Engine;
@@ -303,6 +352,26 @@ impl RbacFront {
                     })
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                     .and_then(|c| c["appid"].as_str().map(str::to_string));
+                let key_based = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("SharedKey"))
+                    || req
+                        .uri()
+                        .query()
+                        .is_some_and(|q| q.split('&').any(|p| p.starts_with("sig=")));
+                if refuse_keys && key_based {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    return Response::builder()
+                        .status(StatusCode::FORBIDDEN)
+                        .header("x-ms-error-code", "KeyBasedAuthenticationNotPermitted")
+                        .header("content-type", "application/xml")
+                        .body(Body::from(
+                            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>KeyBasedAuthenticationNotPermitted</Code><Message>Key based authentication is not permitted on this storage account.\nRequestId:00000000-0000-0000-0000-000000000000\nTime:2025-06-01T12:00:00.0000000Z</Message></Error>",
+                        ))
+                        .unwrap();
+                }
                 if appid.is_some_and(|a| denied_ids.contains(&a)) {
                     counter.fetch_add(1, Ordering::SeqCst);
                     return Response::builder()
@@ -388,7 +457,7 @@ fn rbac_workspace(config: serde_json::Value) -> (Workspace, RbacFront) {
         "roles": ["Contributor"],
     }]);
     let mut ws = Workspace::inline_oauth(MMAR, config);
-    let front = RbacFront::start(ws.azurite.as_ref().unwrap(), &[CONTRIBUTOR_ID]);
+    let front = RbacFront::start(ws.azurite.as_ref().unwrap(), &[CONTRIBUTOR_ID], false);
     ws.set_env(
         "CLARA_STORAGE_BLOB_ENDPOINT",
         &format!("https://127.0.0.1:{}/{{account}}", front.port),
