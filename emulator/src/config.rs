@@ -43,10 +43,17 @@ pub struct WorkspaceConfig {
     pub name: String,
     #[serde(default = "default_location")]
     pub location: String,
+    /// `false`: the workspace has no `mlFlowTrackingUri` (see README "MLflow").
+    #[serde(default = "default_true")]
+    pub mlflow: bool,
 }
 
 fn default_location() -> String {
     "eastus".to_string()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for Config {
@@ -60,6 +67,7 @@ impl Default for Config {
                 resource_group: "rg-clara".into(),
                 name: "clara-ws".into(),
                 location: default_location(),
+                mlflow: true,
             }],
             lro_delay_ms: 300,
             token_expires_in_s: 3599,
