@@ -18,6 +18,8 @@ pub struct NgcSettings {
 
 pub struct ClaraClient {
     pub arm: Arc<ArmClient>,
+    /// The signed-in principal; also asked for storage tokens (Entra ID access to blobs).
+    pub credential: Arc<dyn clara_azure::TokenCredential>,
     pub default_workspace: Option<WorkspaceId>,
     pub ngc: NgcSettings,
     /// Shared HTTPS client (trusts SSL_CERT_FILE roots) for NGC and blob storage.

@@ -35,7 +35,9 @@ fn served_bytes(ws: &Workspace) -> u64 {
 
 #[test]
 fn mmar_lifecycle_with_drift_repair_and_clean_destroy() {
-    let ws = Workspace::inline(MMAR, emulator_config());
+    // Plan finds drift by reading the blobs with an Entra ID token (plan never reads
+    // datastore secrets), so storage is Azurite in OAuth mode over https.
+    let ws = Workspace::inline_oauth(MMAR, emulator_config());
     ws.apply(&[]);
     ws.assert_no_changes(&[]);
     let blobs = ws.blob_names("mmars/covid/");

@@ -392,7 +392,7 @@ impl Resource<ClaraClient> for NgcAsset {
             return Value::Null;
         };
         let mut open_diags = Diagnostics::new();
-        let Some(ds) = storage::open(client, &ws, ds_name, &mut open_diags).await else {
+        let Some(ds) = storage::open_for_read(client, &ws, ds_name, &mut open_diags).await else {
             diags.extend(open_diags);
             return current.clone();
         };
