@@ -187,6 +187,7 @@ pub fn router(app: &AppState) -> Router {
         .merge(crate::metadata::routes(app))
         .fallback(arm::fallback)
         .method_not_allowed_fallback(arm::method_not_allowed)
+        .layer(from_fn_with_state(app.clone(), admin::raw_middleware))
         .layer(from_fn_with_state(app.clone(), log::middleware))
         .layer(from_fn_with_state(app.clone(), headers::middleware))
         .with_state(app.clone())

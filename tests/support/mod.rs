@@ -165,7 +165,7 @@ impl Emulator {
     }
 
     /// An out-of-band ARM call, as someone in the portal would make; waits for it to settle.
-    fn arm(&self, method: reqwest::Method, id: &str, query: &str, body: Option<Json>) {
+    pub fn arm(&self, method: reqwest::Method, id: &str, query: &str, body: Option<Json>) {
         let url = format!("{}{id}?api-version=2025-12-01{query}", self.url);
         let mut req = self.http().request(method, &url).bearer_auth(self.token());
         if let Some(b) = body {

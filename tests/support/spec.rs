@@ -404,14 +404,14 @@ impl Spec {
             || s.get("properties").is_some()
             || s.get("allOf").is_some()
             || s.get("additionalProperties").is_some();
-        if let Some(allowed) = s.get("enum").and_then(Json::as_array) {
-            if !allowed.contains(v) {
-                errs.push(format!(
-                    "{here}: {v} is not one of {}",
-                    Json::Array(allowed.clone())
-                ));
-                return;
-            }
+        if let Some(allowed) = s.get("enum").and_then(Json::as_array)
+            && !allowed.contains(v)
+        {
+            errs.push(format!(
+                "{here}: {v} is not one of {}",
+                Json::Array(allowed.clone())
+            ));
+            return;
         }
         match ty {
             Some("string") => {
@@ -438,20 +438,19 @@ impl Spec {
                 }
                 check_bounds(s, v, here, errs);
             }
-            Some("boolean") => {
-                if !v.is_boolean() {
-                    errs.push(format!("{here}: expected a boolean, got {v}"));
-                }
+            Some("boolean") if !v.is_boolean() => {
+                errs.push(format!("{here}: expected a boolean, got {v}"));
             }
+            Some("boolean") => {}
             Some("array") => {
                 let Some(items) = v.as_array() else {
                     errs.push(format!("{here}: expected an array, got {v}"));
                     return;
                 };
-                if let Some(min) = s.get("minItems").and_then(Json::as_u64) {
-                    if (items.len() as u64) < min {
-                        errs.push(format!("{here}: fewer than {min} items"));
-                    }
+                if let Some(min) = s.get("minItems").and_then(Json::as_u64)
+                    && (items.len() as u64) < min
+                {
+                    errs.push(format!("{here}: fewer than {min} items"));
                 }
                 if let Some(item) = s.get("items") {
                     for (i, x) in items.iter().enumerate() {
@@ -474,15 +473,15 @@ impl Spec {
     }
 
     fn check_string(&self, s: &Json, text: &str, here: &str, errs: &mut Vec<String>) {
-        if let Some(min) = s.get("minLength").and_then(Json::as_u64) {
-            if (text.chars().count() as u64) < min {
-                errs.push(format!("{here}: shorter than {min}"));
-            }
+        if let Some(min) = s.get("minLength").and_then(Json::as_u64)
+            && (text.chars().count() as u64) < min
+        {
+            errs.push(format!("{here}: shorter than {min}"));
         }
-        if let Some(max) = s.get("maxLength").and_then(Json::as_u64) {
-            if (text.chars().count() as u64) > max {
-                errs.push(format!("{here}: longer than {max}"));
-            }
+        if let Some(max) = s.get("maxLength").and_then(Json::as_u64)
+            && (text.chars().count() as u64) > max
+        {
+            errs.push(format!("{here}: longer than {max}"));
         }
         if let Some(p) = s.get("pattern").and_then(Json::as_str) {
             match regex::Regex::new(p) {
@@ -605,15 +604,15 @@ fn join(path: &str, k: &str) -> String {
 
 fn check_bounds(s: &Json, v: &Json, here: &str, errs: &mut Vec<String>) {
     let x = v.as_f64().unwrap_or(0.0);
-    if let Some(min) = s.get("minimum").and_then(Json::as_f64) {
-        if x < min {
-            errs.push(format!("{here}: {v} is below the minimum {min}"));
-        }
+    if let Some(min) = s.get("minimum").and_then(Json::as_f64)
+        && x < min
+    {
+        errs.push(format!("{here}: {v} is below the minimum {min}"));
     }
-    if let Some(max) = s.get("maximum").and_then(Json::as_f64) {
-        if x > max {
-            errs.push(format!("{here}: {v} is above the maximum {max}"));
-        }
+    if let Some(max) = s.get("maximum").and_then(Json::as_f64)
+        && x > max
+    {
+        errs.push(format!("{here}: {v} is above the maximum {max}"));
     }
 }
 
