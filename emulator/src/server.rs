@@ -131,6 +131,7 @@ pub async fn start(opts: Options) -> Result<Running, BoxError> {
         )?),
         store: Store::open(&opts.state_dir, arm::lro::advance)?,
         log: RequestLog::open(&opts.state_dir)?,
+        entra: crate::auth::Entra::open(&opts.state_dir)?,
         ngc: crate::ngc::NgcState::new(&opts.config.ngc, &opts.state_dir, xfiles_url.clone())?,
         config: opts.config,
         base_url: base_url.clone(),

@@ -23,8 +23,12 @@ use crate::clara_sim::ClaraPlan;
 use crate::util::stable_guid;
 
 pub const RESOURCE_TYPE: &str = "Microsoft.MachineLearningServices/workspaces/jobs";
-/// Members of `properties` that a PUT on an existing job may change ([S-MFE] mutability).
+/// Members of `properties` that a PUT on an existing job may change ([S-MFE] mutability,
+/// plus `displayName`, which the service itself lists as updatable in its error text:
+/// "Only description, tags, displayName, properties, and isArchived can be updated",
+/// MicrosoftDocs/azure-docs#122250, azure-sdk-for-python#47389).
 pub const MUTABLE: &[&str] = &[
+    "displayName",
     "description",
     "tags",
     "properties",
