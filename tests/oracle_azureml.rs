@@ -106,6 +106,10 @@ fn azure_ai_ml_drives_the_emulator_through_cloud_metadata() {
         .unwrap_or_else(|| panic!("the oracle did not finish:\n{stdout}"));
     assert_eq!(done["azure_ai_ml"], "1.35.2");
 
+    println!("what the SDK read back:");
+    for l in lines.iter().filter(|l| l.get("step").is_none()) {
+        println!("  {l}");
+    }
     let log = emu.requests();
     let steps = requests_by_step(&log);
     println!(
@@ -166,6 +170,7 @@ fn azure_ai_ml_drives_the_emulator_through_cloud_metadata() {
         "compute.get",
         "compute.update",
         "environment.create",
+        "environment.get",
         "job.create",
         "job.wait",
         "job.get",

@@ -25,10 +25,6 @@ pub fn routes() -> Router<AppState> {
         .route("/_emulator/advance", post(advance))
         .route("/_emulator/stats", get(stats))
         .merge(crate::arm::job::admin::routes())
-        .route(
-            "/_emulator/raw",
-            get(get_raw).put(put_raw).delete(delete_raw),
-        )
 }
 
 async fn health(State(app): State<AppState>) -> Response {
@@ -195,6 +191,14 @@ async fn stats(State(app): State<AppState>) -> Response {
 // Paths match case-insensitively. `GET` lists them, `DELETE` clears them. Kept in memory per
 // emulator instance (keyed by base URL), not persisted, cleared by neither reset nor restart
 // of another instance.
+
+/// `/_emulator/raw` (GET lists, PUT seeds, DELETE clears).
+pub fn raw_routes() -> Router<AppState> {
+    Router::new().route(
+        "/_emulator/raw",
+        get(get_raw).put(put_raw).delete(delete_raw),
+    )
+}
 
 #[derive(Clone, serde::Deserialize, serde::Serialize)]
 struct RawEntry {

@@ -185,6 +185,7 @@ pub fn router(app: &AppState) -> Router {
         .merge(arm::routes(app))
         .merge(crate::ngc::routes())
         .merge(admin::routes())
+        .merge(admin::raw_routes())
         .merge(crate::metadata::routes(app))
         .fallback(arm::fallback)
         .method_not_allowed_fallback(arm::method_not_allowed)
