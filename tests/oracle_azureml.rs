@@ -5,14 +5,13 @@
 //!
 //! It fails (never skips) when the venv cannot be installed.
 
-#[path = "support/spec.rs"]
-mod spec;
 mod support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde_json::{Value as Json, json};
+use support::spec;
 use support::*;
 
 fn azureml_python() -> String {

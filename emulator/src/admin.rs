@@ -298,10 +298,16 @@ pub async fn raw_middleware(
         return next.run(req).await;
     };
     if let Some(body) = entry.body {
-        if let Err(e) = crate::auth::check_bearer(&app, req.headers()) {
+        // As for the emulator's own ARM routes: an ARM token, an api-version, the role.
+        let caller =
+            match crate::auth::check_bearer(&app, req.headers(), crate::auth::RouteFamily::Arm) {
+                Ok(c) => c,
+                Err(e) => return e.into_response(),
+            };
+        if let Err(e) = crate::arm::require_api_version(req.uri()) {
             return e.into_response();
         }
-        if let Err(e) = crate::arm::require_api_version(req.uri()) {
+        if let Err(e) = crate::auth::authorize(&app, &caller, "GET", req.uri().path()) {
             return e.into_response();
         }
         let mut resp = axum::Json(body).into_response();

@@ -11,7 +11,9 @@
 //! `additionalProperties` (unknown members are errors where a model declares its properties),
 //! string patterns and lengths, numeric bounds, array items.
 //!
-//! Use: `#[path = "support/spec.rs"] mod spec;` then `spec::Spec::load_default()`.
+//! Use: `support::spec::Spec::shared()` (loaded once per test binary), then `validate_request`
+//! or `judge_log` over an emulator request log. Every `support::Workspace` judges the
+//! provider's own requests this way when it is dropped.
 
 #![allow(dead_code)]
 
@@ -60,6 +62,32 @@ const ELSEWHERE: [&str; 2] = [
     "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.MachineLearningServices/workspaces",
 ];
 
+/// Ops of URLs the service handed out (`Azure-AsyncOperation` / `Location` headers of
+/// long-running operations): not spec paths.
+pub const HANDED_OUT: [&str; 4] = ["opstatus", "opresult", "job.cancel.poll", "job.delete.poll"];
+
+/// What [`Spec::judge_log`] found.
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// ARM requests judged, by `METHOD op`.
+    pub by_op: BTreeMap<String, usize>,
+    /// Of them, with a JSON body.
+    pub with_body: usize,
+    /// Requests not judged: not ARM (token, NGC, MLflow, blob), handed-out URLs, or not
+    /// from the client asked for.
+    pub skipped: usize,
+    /// Requests whose spec file is not in the local copy, by `METHOD op`.
+    pub elsewhere: BTreeMap<String, usize>,
+    /// Every problem, as `op: problem` (sorted, deduplicated).
+    pub problems: Vec<String>,
+}
+
+impl Judged {
+    pub fn total(&self) -> usize {
+        self.by_op.values().sum()
+    }
+}
+
 pub struct Spec {
     docs: HashMap<String, Json>,
     /// (file, path template, compiled matcher)
@@ -75,6 +103,55 @@ enum Null {
 impl Spec {
     pub fn load_default() -> Spec {
         Spec::load(&default_dir())
+    }
+
+    /// The default spec, loaded once per process.
+    pub fn shared() -> &'static Spec {
+        static SPEC: std::sync::OnceLock<Spec> = std::sync::OnceLock::new();
+        SPEC.get_or_init(Spec::load_default)
+    }
+
+    /// Judges the ARM requests of an emulator request log (`requests.jsonl` entries) whose
+    /// `user_agent` starts with `user_agent` (all of them when `None`). A non-JSON body sent
+    /// to ARM is a problem; so is a request outside the local copy other than a workspace
+    /// read (only workspaceRP.json is missing from it).
+    pub fn judge_log(&self, log: &[Json], user_agent: Option<&str>) -> Judged {
+        let mut j = Judged::default();
+        for r in log {
+            let path = r["path"].as_str().unwrap_or("");
+            let op = r["op"].as_str().unwrap_or("?");
+            let from = r["user_agent"].as_str().unwrap_or("");
+            if !path.starts_with("/subscriptions/")
+                || HANDED_OUT.contains(&op)
+                || user_agent.is_some_and(|ua| !from.starts_with(ua))
+            {
+                j.skipped += 1;
+                continue;
+            }
+            let method = r["method"].as_str().unwrap_or("GET");
+            let query = r["query"].as_str().unwrap_or("");
+            let body = r.get("body").filter(|b| !b.is_null());
+            if body.is_some_and(|b| b.get("_unparsed_bytes").is_some()) {
+                j.problems
+                    .push(format!("{op}: a non-JSON body was sent to ARM"));
+            }
+            j.with_body += usize::from(body.is_some());
+            let key = format!("{method} {op}");
+            *j.by_op.entry(key.clone()).or_default() += 1;
+            for p in self.validate_request(method, path, query, body) {
+                if p.contains(NOT_IN_LOCAL_COPY) {
+                    if !key.starts_with("GET workspace.") {
+                        j.problems.push(format!("{op}: {p}"));
+                    }
+                    *j.elsewhere.entry(key.clone()).or_default() += 1;
+                } else {
+                    j.problems.push(format!("{op}: {p}"));
+                }
+            }
+        }
+        j.problems.sort();
+        j.problems.dedup();
+        j
     }
 
     pub fn load(dir: &Path) -> Spec {
@@ -695,8 +772,7 @@ mod tests {
     const Q: &str = "api-version=2025-12-01";
 
     fn spec() -> &'static Spec {
-        static SPEC: std::sync::OnceLock<Spec> = std::sync::OnceLock::new();
-        SPEC.get_or_init(Spec::load_default)
+        Spec::shared()
     }
 
     fn compute() -> Json {
