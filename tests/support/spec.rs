@@ -802,6 +802,43 @@ mod tests {
     }
 
     #[test]
+    fn judge_log_judges_only_the_clients_arm_requests() {
+        let ua = "terraform-provider-clara/0.1.0";
+        let mut bad = job();
+        bad["properties"]["status"] = json!("Running"); // read-only
+        let log = vec![
+            json!({"method": "PUT", "path": format!("{WS}/computes/gpu"), "query": Q, "op": "compute.create", "user_agent": ua, "body": compute()}),
+            json!({"method": "PUT", "path": format!("{WS}/jobs/run-1"), "query": Q, "op": "job.create", "user_agent": ua, "body": bad}),
+            json!({"method": "GET", "path": format!("{WS}/jobs/run-1"), "query": "", "op": "job.get", "user_agent": ua, "body": null}),
+            // Someone else's (a test's out-of-band call), a handed-out poll URL, not ARM.
+            json!({"method": "PUT", "path": format!("{WS}/jobs/run-2"), "query": Q, "op": "job.create", "user_agent": "reqwest", "body": {"x": 1}}),
+            json!({"method": "GET", "path": format!("{WS}/computes/gpu/operationResults/1"), "query": "", "op": "opresult", "user_agent": ua}),
+            json!({"method": "POST", "path": "/tenant/oauth2/v2.0/token", "op": "token", "user_agent": ua}),
+        ];
+        let j = spec().judge_log(&log, Some("terraform-provider-clara/"));
+        assert_eq!(j.total(), 3, "{j:?}");
+        assert_eq!(j.with_body, 2);
+        assert_eq!(j.skipped, 3);
+        assert!(
+            j.problems
+                .iter()
+                .any(|p| p.starts_with("job.create:") && p.contains("status")),
+            "{:?}",
+            j.problems
+        );
+        assert!(
+            j.problems
+                .iter()
+                .any(|p| p.starts_with("job.get:") && p.contains("api-version")),
+            "{:?}",
+            j.problems
+        );
+        assert_eq!(j.problems.len(), 2, "{:?}", j.problems);
+        // Without a filter, the out-of-band body is judged too.
+        assert!(spec().judge_log(&log, None).problems.len() > 2);
+    }
+
+    #[test]
     fn valid_bodies_pass() {
         assert_eq!(put_compute(&compute()), Vec::<String>::new());
         assert_eq!(put_job(&job()), Vec::<String>::new());
