@@ -202,6 +202,13 @@ fn azure_ai_ml_drives_the_emulator_through_cloud_metadata() {
         tokens, 1,
         "one client-credentials token for the whole session"
     );
+    // …for the cloud's resourceManager, as `_get_cloud_information_from_metadata` scopes it.
+    let token = log.iter().find(|r| r["op"] == "token").unwrap();
+    assert_eq!(
+        token["body"]["scope"],
+        format!("{}/.default", emu.url),
+        "{token}"
+    );
     assert_eq!(step("compute.create").get("compute.create 201"), Some(&1));
     assert_eq!(step("job.create").get("job.create 201"), Some(&1));
     assert_eq!(step("job.cancel").get("job.cancel 202"), Some(&1));
