@@ -73,6 +73,16 @@ const FIX_JOBS_IMPORT: &str =
     "branch jobs (2eb5ab9): import reads back distribution, services and timeout";
 const FIX_NGC_IMPORT: &str = "branch ngc (cabafa6): ngc_asset import by datastore URI";
 
+/// Whether an `after_unknown` member marks anything unknown.
+fn any_true(v: &Json) -> bool {
+    match v {
+        Json::Bool(b) => *b,
+        Json::Array(a) => a.iter().any(any_true),
+        Json::Object(o) => o.values().any(any_true),
+        _ => false,
+    }
+}
+
 /// What a plan shows, as `(address, what)` pairs (see [`Awaits`]); empty = "No changes".
 fn plan_differences(ws: &Workspace) -> (Vec<(String, String)>, String) {
     let (code, text) = ws.tf(&[
@@ -112,12 +122,26 @@ fn plan_differences(ws: &Workspace) -> (Vec<(String, String)>, String) {
                         let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
                         keys.sort();
                         keys.dedup();
-                        for k in keys {
-                            let to_unknown = unknown.get(k).is_some_and(|u| u != &json!(false));
-                            if before.get(k) != after.get(k) || to_unknown {
-                                found.push((addr.clone(), k.clone()));
-                            }
-                        }
+                        // What the configuration changes; computed attributes that go
+                        // unknown because of it are its consequence, listed only when
+                        // nothing else changes.
+                        let changed: Vec<String> = keys
+                            .iter()
+                            .filter(|k| !unknown.get(**k).is_some_and(any_true))
+                            .filter(|k| before.get(**k) != after.get(**k))
+                            .map(|k| k.to_string())
+                            .collect();
+                        let to_unknown: Vec<String> = keys
+                            .iter()
+                            .filter(|k| unknown.get(**k).is_some_and(any_true))
+                            .map(|k| format!("{k} (unknown)"))
+                            .collect();
+                        let list = if changed.is_empty() {
+                            to_unknown
+                        } else {
+                            changed
+                        };
+                        found.extend(list.into_iter().map(|k| (addr.clone(), k)));
                     }
                     _ => {
                         // A replacement: the attributes that force it.
