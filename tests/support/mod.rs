@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod spec;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -165,7 +167,7 @@ impl Emulator {
     }
 
     /// An out-of-band ARM call, as someone in the portal would make; waits for it to settle.
-    fn arm(&self, method: reqwest::Method, id: &str, query: &str, body: Option<Json>) {
+    pub fn arm(&self, method: reqwest::Method, id: &str, query: &str, body: Option<Json>) {
         let url = format!("{}{id}?api-version=2025-12-01{query}", self.url);
         let mut req = self.http().request(method, &url).bearer_auth(self.token());
         if let Some(b) = body {
@@ -537,6 +539,35 @@ impl Workspace {
         std::fs::read_to_string(self.dir.join("terraform.tfstate")).unwrap_or_default()
     }
 }
+
+/// The provider's own requests (by their User-Agent; not the tests' out-of-band ones) are
+/// judged by Microsoft's spec when the workspace goes, in every test that uses one: path and
+/// query shapes, and bodies against the body schemas (see spec.rs). A test that already
+/// failed is left alone.
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let judged = spec::Spec::shared().judge_log(&self.emulator.requests(), Some(PROVIDER_UA));
+        println!(
+            "spec: {} ARM request(s) of the provider judged ({} with a body), {} problem(s): {:?}",
+            judged.total(),
+            judged.with_body,
+            judged.problems.len(),
+            judged.by_op
+        );
+        assert!(
+            judged.problems.is_empty(),
+            "{} request(s) of the provider do not fit Microsoft's spec:\n{}",
+            judged.problems.len(),
+            judged.problems.join("\n")
+        );
+    }
+}
+
+/// How the provider's HTTP clients introduce themselves (crates/azure/src/http.rs).
+pub const PROVIDER_UA: &str = "terraform-provider-clara/";
 
 pub fn combined(out: &Output) -> String {
     format!(
