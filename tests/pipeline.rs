@@ -44,9 +44,34 @@ fn job_creates(ws: &Workspace) -> Vec<String> {
         .collect()
 }
 
+/// Jobs the emulator holds, by name, with whether each is archived.
+fn jobs(ws: &Workspace) -> Vec<(String, bool)> {
+    ws.emulator.admin(Method::GET, "jobs", None)["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["name"].as_str().unwrap().to_string(),
+                j["resource"]["properties"]["isArchived"] == true,
+            )
+        })
+        .collect()
+}
+
+fn known_after_apply(plan: &str) -> usize {
+    plan.matches("(known after apply)").count()
+}
+
 #[test]
 fn whole_walkthrough_applies_plans_empty_and_destroys_clean() {
     let ws = pipeline(pipeline_config());
+    let (code, first_plan) = ws.plan(&[]);
+    assert_eq!(code, 2, "{first_plan}");
+    println!(
+        "first plan of the walkthrough: {} `(known after apply)`",
+        known_after_apply(&first_plan)
+    );
     let text = ws.apply(&[]);
     assert!(
         text.contains("Apply complete! Resources: 9 added"),
@@ -71,9 +96,15 @@ fn whole_walkthrough_applies_plans_empty_and_destroys_clean() {
 
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(ws.emulator.computes().is_empty(), "no cluster left");
-    let state = ws.emulator.state();
-    let live_jobs = state.to_string().matches("\"jobType\"").count();
-    assert_eq!(live_jobs, 0, "no job left: {}", state);
+    // Run history is kept: every job archived, none deleted.
+    let jobs = jobs(&ws);
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+    assert!(jobs.iter().all(|(_, archived)| *archived), "{jobs:?}");
+    assert_eq!(
+        ws.emulator.count_ops("job.delete", false),
+        0,
+        "no job deleted"
+    );
     let envs = ws.emulator.arm_get(&format!(
         "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}/environments/clara_env/versions"
     ));
@@ -127,6 +158,89 @@ fn hyper_parameter_change_replaces_only_downstream_runs() {
     assert!(
         text.contains("0 to add, 4 to change, 0 to destroy"),
         "{text}"
+    );
+    // A plan that re-runs jobs says what it may cost: 3 runs on Standard_NC12s_v3 (2 GPUs,
+    // $6.12/h) for at most 4 h + 1 h + 1 h.
+    let (_, text) = ws.plan(&["-var=epochs=8"]);
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        folded.contains("This plan may start 3 GPU jobs: 12 GPU-hours, $36.72 at most"),
+        "{text}"
+    );
+    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    let runs: Vec<(String, f64)> = state["values"]["root_module"]["child_modules"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "clara_training_run")
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["values"]["estimated_max_cost_usd"]
+                    .as_f64()
+                    .unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    assert!(
+        runs.contains(&("finetune".to_string(), 24.48))
+            && runs.contains(&("baseline_inference".to_string(), 6.12)),
+        "each run's bound: {runs:?}"
+    );
+}
+
+#[test]
+fn tags_edit_applies_in_place_and_keeps_every_output() {
+    let ws = pipeline(pipeline_config());
+    ws.apply(&[]);
+    let before: serde_json::Value = serde_json::from_str(&ws.ok(&["output", "-json"])).unwrap();
+    let tags = "-var=run_tags={cost_centre=\"radiology\"}";
+    let (code, text) = ws.plan(&[tags]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("0 to add, 4 to change, 0 to destroy"),
+        "{text}"
+    );
+    assert_eq!(
+        known_after_apply(&text),
+        0,
+        "a tags edit changes nothing else:\n{text}"
+    );
+    ws.apply(&[tags]);
+    let after: serde_json::Value = serde_json::from_str(&ws.ok(&["output", "-json"])).unwrap();
+    for k in [
+        "average_precision_before",
+        "average_precision_after",
+        "exported_model_uri",
+        "runs",
+    ] {
+        assert_eq!(before[k]["value"], after[k]["value"], "output {k}");
+    }
+    ws.assert_no_changes(&[tags]);
+    assert_eq!(job_creates(&ws).len(), 4, "nothing re-ran");
+    let updates: Vec<_> = ws
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r["op"] == "job.update")
+        .collect();
+    assert_eq!(updates.len(), 4, "one PUT per run");
+    assert!(
+        updates
+            .iter()
+            .all(|u| u["body"]["properties"]["tags"]["cost_centre"] == "radiology")
+    );
+    // Refresh asks MLflow by the job's name, never an empty run id.
+    assert!(
+        ws.emulator
+            .requests()
+            .iter()
+            .filter(|r| r["op"] == "mlflow.run.get")
+            .all(
+                |r| !r["query"].as_str().unwrap_or_default().contains("run_id=&")
+                    && !r["query"].as_str().unwrap_or_default().ends_with("run_id=")
+            ),
+        "an MLflow request without a run id"
     );
 }
 
@@ -225,6 +339,16 @@ variable "display" {
   default = "first name"
 }
 
+variable "archive" {
+  type    = bool
+  default = true
+}
+
+variable "instances" {
+  type    = number
+  default = 1
+}
+
 resource "clara_training_run" "r" {
   compute             = azureml_gpu_cluster.c.id
   environment         = azureml_environment.e.id
@@ -232,6 +356,8 @@ resource "clara_training_run" "r" {
   tags                = var.tags
   display_name        = var.display
   wait_for_completion = var.wait
+  archive_on_destroy  = var.archive
+  instance_count      = var.instances
 }
 "#;
 
@@ -296,10 +422,76 @@ fn destroying_a_running_job_cancels_it() {
         "destroy cancels the running job"
     );
     assert_eq!(
-        ws.emulator.count_ops("job.delete", true),
-        1,
-        "then deletes it"
+        ws.emulator.count_ops("job.delete", false),
+        0,
+        "then archives it, never deletes it"
     );
+    assert_eq!(jobs(&ws).len(), 1);
+    assert!(jobs(&ws)[0].1, "archived: {:?}", jobs(&ws));
+}
+
+#[test]
+fn archive_on_destroy_false_deletes_the_job() {
+    let mut ws = Workspace::inline(RUN, pipeline_config());
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    ws.apply(&["-var=archive=false"]);
+    ws.ok(&[
+        "destroy",
+        "-auto-approve",
+        "-no-color",
+        "-var=archive=false",
+    ]);
+    assert_eq!(ws.emulator.count_ops("job.delete", true), 1);
+    assert!(jobs(&ws).is_empty(), "{:?}", jobs(&ws));
+}
+
+#[test]
+fn replacing_a_failed_run_archives_it_and_submits_under_a_fresh_name() {
+    let mut config = pipeline_config();
+    config["jobs"]["fail_when_command_contains"] = json!("explode");
+    let mut ws = Workspace::inline(RUN, config);
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    let cmd = "-var=command=bash explode.sh";
+    let (code, text) = ws.tf(&["apply", "-auto-approve", "-input=false", "-no-color", cmd]);
+    assert_eq!(code, 1, "{text}");
+    // The cause is fixed (say, a quota raised): the same configuration now succeeds.
+    ws.emulator.admin(
+        Method::PUT,
+        "jobs",
+        Some(json!({"fail_when_command_contains": "never-matches"})),
+    );
+    let (code, text) = ws.plan(&[cmd]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("is tainted, so must be replaced"), "{text}");
+    ws.apply(&[cmd]);
+    let jobs = jobs(&ws);
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let failed = job_creates(&ws)[0].clone();
+    let second = job_creates(&ws)[1].clone();
+    assert_eq!(second, format!("{failed}-2"), "a fresh name");
+    assert!(
+        jobs.iter().any(|(n, a)| *n == failed && *a),
+        "the failed run is archived: {jobs:?}"
+    );
+    assert!(jobs.iter().any(|(n, a)| *n == second && !*a), "{jobs:?}");
+    assert_eq!(ws.emulator.count_ops("job.delete", false), 0);
+    ws.assert_no_changes(&[cmd]);
+    // Destroyed and applied again: the archived names stay history.
+    ws.ok(&["destroy", "-auto-approve", "-no-color", cmd]);
+    ws.apply(&[cmd]);
+    assert_eq!(job_creates(&ws)[2], format!("{failed}-3"));
+}
+
+#[test]
+fn instance_count_above_the_clusters_max_nodes_fails_the_plan() {
+    let mut ws = Workspace::inline(RUN, pipeline_config());
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    ws.apply(&[]);
+    let (code, text) = ws.plan(&["-var=instances=2"]);
+    assert_eq!(code, 1, "{text}");
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(folded.contains("More nodes than the cluster has"), "{text}");
+    assert!(folded.contains("instance_count = 2"), "{text}");
 }
 
 #[test]
@@ -355,11 +547,7 @@ fn tags_and_display_name_change_in_place_without_re_running() {
         text.contains("clara_training_run.r will be updated in-place"),
         "{text}"
     );
-    let out = ws.apply(&vars);
-    assert!(
-        out.contains("Display name recorded, not sent"),
-        "the rename is flagged:\n{out}"
-    );
+    ws.apply(&vars);
     ws.assert_no_changes(&vars);
     assert_eq!(
         ws.emulator.count_ops("job.create", true),
@@ -374,6 +562,13 @@ fn tags_and_display_name_change_in_place_without_re_running() {
         .last()
         .expect("a job update");
     assert_eq!(job["body"]["properties"]["tags"]["team"], "radiology");
+    assert_eq!(job["body"]["properties"]["displayName"], "second name");
+    let id = job["path"].as_str().unwrap();
+    let stored = ws.emulator.arm_get(id);
+    assert_eq!(
+        stored["properties"]["displayName"], "second name",
+        "renamed in Azure"
+    );
 }
 
 #[test]

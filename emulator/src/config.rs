@@ -34,6 +34,8 @@ pub struct Config {
     pub ngc: crate::ngc::config::NgcConfig,
     /// Switchable AmlCompute quirks (see `arm::compute::model::ComputesConfig`).
     pub computes: crate::arm::compute::model::ComputesConfig,
+    /// Extra service principals with their role names (see README, "Principals and roles").
+    pub principals: Vec<crate::auth::PrincipalConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +71,7 @@ impl Default for Config {
             storage: Default::default(),
             ngc: Default::default(),
             computes: Default::default(),
+            principals: Vec::new(),
         }
     }
 }
@@ -92,6 +95,8 @@ impl Config {
             .check()
             .map_err(|e| format!("config.storage: {e}"))?;
         self.ngc.check().map_err(|e| format!("config.ngc: {e}"))?;
+        crate::auth::check_principals(&self.principals, &self.client_id)
+            .map_err(|e| format!("config.principals: {e}"))?;
         self.faults
             .check()
             .map_err(|e| format!("config.faults: {e}"))

@@ -51,6 +51,8 @@ struct Run {
     #[serde(default)]
     service: Vec<Service>,
     wait_for_completion: Option<bool>,
+    archive_on_destroy: Option<bool>,
+    estimated_max_cost_usd: Option<f64>,
     tags: Option<BTreeMap<String, String>>,
     status: Option<String>,
     studio_url: Option<String>,
@@ -127,6 +129,50 @@ const INPUT_MODES: &[&str] = &[
 const OUTPUT_MODES: &[&str] = &["rw_mount", "upload", "direct"];
 const TERMINAL: &[&str] = &["Completed", "Failed", "Canceled", "NotResponding"];
 const IDENT: &str = "[a-zA-Z_][a-zA-Z0-9_]{0,254}";
+/// Azure ML job names (azure-ai-ml's job name check): they are also the MLflow run id.
+const JOB_NAME: &str = "[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}";
+/// Statuses after which nothing about a job changes any more (`NotResponding` can recover).
+const SETTLED: &[&str] = &["Completed", "Failed", "Canceled"];
+
+fn settled(status: Option<&str>) -> bool {
+    status.is_some_and(|s| SETTLED.contains(&s))
+}
+
+/// An in-place update of a settled job changes only tags, description and display name:
+/// what the job did stays as it was.
+fn settled_before(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    settled(r.prior_object.get("status").as_str())
+}
+
+fn no_code(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    r.config_object.get("code").is_null()
+}
+
+fn declared_services(r: &clara_framework::ModifierRequest<'_>) -> Option<Vec<String>> {
+    let services = r.planned_object.get("service");
+    if !services.is_wholly_known() {
+        return None;
+    }
+    Some(
+        services
+            .as_elements()
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|s| s.get("type").as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// Only declared services get endpoints (Studio and Tracking are not listed).
+fn no_service_endpoints(r: &clara_framework::ModifierRequest<'_>) -> Option<Value> {
+    declared_services(r)
+        .filter(|s| s.is_empty())
+        .map(|_| Value::Map(BTreeMap::new()))
+}
+
+fn no_jupyterlab(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    declared_services(r).is_some_and(|s| !s.iter().any(|t| t == "JupyterLab"))
+}
 
 #[async_trait]
 impl Resource<ClaraClient> for TrainingRun {
@@ -216,33 +262,36 @@ impl Resource<ClaraClient> for TrainingRun {
                     .optional()
                     .computed()
                     .requires_replace()
-                    .validate(Matches::new("[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}", "must be letters, digits, '-' or '_'"))
-                    .describe("Job name. Default: derived from everything that determines what runs, so the same configuration always names the same job."),
+                    .use_state_for_unknown()
+                    .validate(Matches::new(JOB_NAME, "must be letters, digits, '-' or '_'"))
+                    .describe("Job name. Default: derived from everything that determines what runs, so the same configuration always names the same job; a replacement gets the next free name (`<name>-2`, ...), never one held by the replaced or an archived run."),
             )
             .attribute(super::workspace_id_attribute())
-            .attribute(Attribute::string("experiment_name").default("clara").requires_replace().describe("Experiment the run is filed under. Default `clara`."))
-            .attribute(Attribute::string("display_name").optional().describe("Name shown in Azure ML studio, set at submission. A later change is recorded in place with a warning: the REST API cannot rename a submitted job."))
+            .attribute(Attribute::string("experiment_name").default("clara").requires_replace().validate(validators::Length(1, 255)).describe("Experiment the run is filed under. Default `clara`."))
+            .attribute(Attribute::string("display_name").optional().describe("Name shown in Azure ML studio. Updates in place (sent to Azure, nothing re-runs)."))
             .attribute(Attribute::string("description").optional().describe("Description. Updates in place."))
             .attribute(Attribute::string("compute").required().requires_replace().describe("ARM id of the compute cluster, e.g. `azureml_gpu_cluster.clara_ct.id`."))
             .attribute(Attribute::string("environment").required().requires_replace().describe("Environment version: ARM id, `azureml:<name>:<version>` or `azureml_environment.x.id`."))
             .attribute(Attribute::string("command").required().requires_replace().describe("Command line, e.g. `bash $${{inputs.mmar}}/commands/train_finetune.sh`."))
             .attribute(Attribute::string("code").optional().requires_replace().describe("A local folder uploaded as a code asset (once per content) and mounted as the job's working directory."))
-            .attribute(Attribute::string("code_hash").computed().describe("SHA-256 over the `code` folder's paths and contents, read at plan time: a change to any file plans a new run."))
-            .attribute(Attribute::string("code_id").computed().use_state_for_unknown().describe("ARM id of the code version the job runs."))
+            .attribute(Attribute::string("code_hash").computed().null_if(no_code).describe("SHA-256 over the `code` folder's paths and contents, read at plan time: a change to any file plans a new run."))
+            .attribute(Attribute::string("code_id").computed().use_state_for_unknown().null_if(no_code).describe("ARM id of the code version the job runs."))
             .attribute(Attribute::string_map("environment_variables").optional().requires_replace().describe("Environment variables of the job."))
             .attribute(Attribute::number("instance_count").default(1i64).requires_replace().validate(IntBetween(1, 1000)).describe("Nodes to run on. Default 1."))
             .attribute(Attribute::string("shm_size").optional().requires_replace().validate(Matches::new(r"\d+[bBkKmMgG]", "must be a size such as \"2g\"")).describe("Shared memory of the container, e.g. `8g` (Azure's default is `2g`)."))
             .attribute(Attribute::string("timeout").optional().requires_replace().validate(validators::Duration).describe("Azure cancels the job after this long, e.g. `2h`."))
             .attribute(Attribute::bool("wait_for_completion").default(true).describe("Wait until the job finishes (default). With `false`, apply returns once the job is submitted."))
+            .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy or replacement, archive the job (default): its metrics, logs and lineage stay in Azure ML studio. With `false` the job is deleted."))
+            .attribute(Attribute::number("estimated_max_cost_usd").computed().keep_state_if(|_| true).describe("Most this run can cost, known at plan time: the region's Linux hourly price of the cluster's VM size × `instance_count` × `timeout` in hours. Null without a timeout."))
             .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
-            .attribute(Attribute::string("status").computed().describe("Job status: `Completed`, `Failed`, `Canceled`, `Running`, ..."))
-            .attribute(Attribute::string("studio_url").computed().describe("Azure ML studio page of the job."))
-            .attribute(Attribute::string("start_time").computed().describe("When the job started running (RFC 3339), if known."))
-            .attribute(Attribute::string("end_time").computed().describe("When the job ended (RFC 3339), if known."))
-            .attribute(Attribute::new("metrics", Type::Map(Box::new(Type::Number))).computed().describe("Final value of every metric the run logged to MLflow, e.g. `average_precision`."))
+            .attribute(Attribute::string("status").computed().keep_state_if(settled_before).describe("Job status: `Completed`, `Failed`, `Canceled`, `Running`, ..."))
+            .attribute(Attribute::string("studio_url").computed().use_state_for_unknown().describe("Azure ML studio page of the job."))
+            .attribute(Attribute::string("start_time").computed().keep_state_if(settled_before).describe("When the job started running (RFC 3339), if known."))
+            .attribute(Attribute::string("end_time").computed().keep_state_if(settled_before).describe("When the job ended (RFC 3339), if known."))
+            .attribute(Attribute::new("metrics", Type::Map(Box::new(Type::Number))).computed().keep_state_if(settled_before).describe("Final value of every metric the run logged to MLflow, e.g. `average_precision`."))
             .attribute(Attribute::string_map("outputs").computed().use_state_for_unknown().describe("URI of each output, known at plan time: `azureml://datastores/workspaceblobstore/paths/azureml/<job>/<output>/`."))
-            .attribute(Attribute::string_map("service_endpoints").computed().describe("Endpoint of each service while the job runs."))
-            .attribute(Attribute::string("jupyterlab_url").computed().describe("JupyterLab endpoint, if a JupyterLab service was requested."))
+            .attribute(Attribute::string_map("service_endpoints").computed().keep_state_if(settled_before).derive(no_service_endpoints).describe("Endpoint of each service while the job runs."))
+            .attribute(Attribute::string("jupyterlab_url").computed().keep_state_if(settled_before).null_if(no_jupyterlab).describe("JupyterLab endpoint, if a JupyterLab service was requested."))
             .block(replace(NestedBlock::list("input", input)))
             .block(replace(NestedBlock::list("output", output)))
             .block(replace(NestedBlock::single("distribution", distribution)))
@@ -290,6 +339,73 @@ impl Resource<ClaraClient> for TrainingRun {
                 );
             }
         }
+        let mut outputs = std::collections::BTreeSet::new();
+        let all_named = |v: &Value| {
+            !v.is_unknown()
+                && v.as_elements()
+                    .unwrap_or(&[])
+                    .iter()
+                    .all(|b| b.get("name").as_str().is_some())
+        };
+        let names_known = all_named(config.get("input")) && all_named(config.get("output"));
+        for (i, out) in config
+            .get("output")
+            .as_elements()
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
+            match out.get("name").as_str() {
+                Some(n) if !outputs.insert(n.to_string()) => diags.attr_error(
+                    AttrPath::root("output").index(i as i64).attr("name"),
+                    "Duplicate output",
+                    format!("Output \"{n}\" is declared twice."),
+                ),
+                _ => {}
+            }
+        }
+        if let (Some(command), true) = (config.get("command").as_str(), names_known) {
+            for (kind, name) in command_references(command) {
+                let declared = if kind == "inputs" { &names } else { &outputs };
+                if !declared.contains(&name) {
+                    let block = if kind == "inputs" { "input" } else { "output" };
+                    diags.attr_error(
+                        AttrPath::root("command"),
+                        format!("Undeclared {block}"),
+                        format!(
+                            "command uses ${{{{{kind}.{name}}}}}, but no {block} block is named \"{name}\"; declared: {}.",
+                            if declared.is_empty() {
+                                "none".to_string()
+                            } else {
+                                declared.iter().cloned().collect::<Vec<_>>().join(", ")
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(vars) = config.get("environment_variables").as_map() {
+            for key in vars.keys() {
+                if key.trim().is_empty() || key.contains('=') || key.contains('\0') {
+                    diags.attr_error(
+                        AttrPath::root("environment_variables").key(key),
+                        "Invalid environment variable name",
+                        format!(
+                            "environment_variables has the key \"{key}\": a variable name must be non-empty and contain no '=' or NUL."
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(e) = config.get("experiment_name").as_str() {
+            if e.trim().is_empty() {
+                diags.attr_error(
+                    AttrPath::root("experiment_name"),
+                    "Empty experiment name",
+                    "experiment_name must not be empty or blank; leave it unset for the default `clara`.",
+                );
+            }
+        }
     }
 
     async fn modify_plan(
@@ -325,6 +441,49 @@ impl Resource<ClaraClient> for TrainingRun {
         if !creating {
             return;
         }
+        let ws = planned
+            .get("workspace_id")
+            .and_then(Value::as_str)
+            .and_then(|w| WorkspaceId::parse(w).ok());
+        let compute = planned
+            .get("compute")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let cluster = match &compute {
+            Some(c) => cluster_for(client, req.ledger, c).await,
+            None => None,
+        };
+        let instances = planned
+            .get("instance_count")
+            .and_then(Value::as_f64)
+            .map(|n| n as i64);
+        if let (Some(c), Some(n)) = (&cluster, instances) {
+            if let Some(max) = c.max_nodes.filter(|max| n > *max) {
+                diags.attr_error(
+                    AttrPath::root("instance_count"),
+                    "More nodes than the cluster has",
+                    format!(
+                        "instance_count = {n}, but the cluster {} scales to at most {max} node(s) (max_nodes): the job would queue forever. Lower instance_count or raise the cluster's max_nodes.",
+                        compute.as_deref().unwrap_or_default()
+                    ),
+                );
+                return;
+            }
+        }
+        let prior_name = req.prior.get("name").as_str().map(str::to_string);
+        let configured_name = req.config.get("name").as_str().map(str::to_string);
+        if let (Some(n), Some(p)) = (&configured_name, &prior_name) {
+            if n == p {
+                diags.attr_error(
+                    AttrPath::root("name"),
+                    "A replacement needs a new job name",
+                    format!(
+                        "This change submits a new job, and job {n} stays in the workspace as run history (archived). Job names are unique in a workspace: change name, or leave it unset to get a fresh derived one."
+                    ),
+                );
+                return;
+            }
+        }
         // What runs is known: name the job after it, and say where its outputs will land.
         let what_runs_known = [
             "workspace_id",
@@ -343,31 +502,103 @@ impl Resource<ClaraClient> for TrainingRun {
         ]
         .iter()
         .all(|k| planned.get(*k).is_some_and(Value::is_wholly_known));
-        if !what_runs_known {
-            return;
+        let m = decode::<Run>(&Value::Object(planned.clone())).ok();
+        let mut job = None;
+        if let (true, Some(m), Some(ws)) = (what_runs_known, &m, &ws) {
+            let name = match &configured_name {
+                Some(n) => Ok(n.clone()),
+                None => fresh_name(client, ws, &derived_name(m), prior_name.as_deref()).await,
+            };
+            match name {
+                Ok(name) => {
+                    planned.insert("name".into(), Value::from(name.clone()));
+                    planned.insert("id".into(), Value::from(job_id(ws, &name)));
+                    let outputs: BTreeMap<String, Value> = m
+                        .output
+                        .iter()
+                        .map(|o| (o.name.clone(), Value::from(output_uri(&name, &o.name))))
+                        .collect();
+                    planned.insert("outputs".into(), Value::Map(outputs));
+                    job = Some(job_id(ws, &name));
+                }
+                Err(e) => {
+                    diags.attr_error(AttrPath::root("name"), "Cannot choose a job name", e);
+                    return;
+                }
+            }
         }
-        let Ok(m) = decode::<Run>(&Value::Object(planned.clone())) else {
-            return;
+        // Cost at plan time: price × nodes × timeout.
+        let timeout = planned.get("timeout").cloned().unwrap_or_default();
+        let hours = match &timeout {
+            Value::Null => Some(None),
+            Value::String(t) => validators::parse_duration(t)
+                .ok()
+                .map(|d| Some(d.as_secs_f64() / 3600.0)),
+            _ => None,
         };
-        let name = m
-            .name
-            .clone()
-            .filter(|_| !req.config.get("name").is_null())
-            .unwrap_or_else(|| derived_name(&m));
-        planned.insert("name".into(), Value::from(name.clone()));
-        if let Some(ws) = m
-            .workspace_id
-            .as_deref()
-            .and_then(|w| WorkspaceId::parse(w).ok())
-        {
-            planned.insert("id".into(), Value::from(ws.child("jobs", &name)));
+        let size = match (&cluster, &ws) {
+            (Some(c), Some(ws)) => {
+                let location = match &c.location {
+                    Some(l) => Some(l.clone()),
+                    None => crate::azureml::workspace_location(client, ws, diags).await,
+                };
+                match location {
+                    Some(l) => crate::azureml::vm_sizes(client, ws, &l, diags)
+                        .await
+                        .and_then(|sizes| {
+                            sizes
+                                .into_iter()
+                                .find(|s| s.name.eq_ignore_ascii_case(&c.vm_size))
+                        }),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let tier = match cluster.as_ref().map(|c| c.priority.as_str()) {
+            Some("LowPriority") => "LowPriority",
+            _ => "Standard",
+        };
+        let cost = match (hours, &size, instances) {
+            (Some(None), _, _) => Value::Null,
+            (Some(Some(h)), Some(size), Some(n)) => match size.hourly_price(tier) {
+                Some(price) => Value::Number(round2(price * n as f64 * h)),
+                None => Value::Unknown,
+            },
+            _ => Value::Unknown,
+        };
+        planned.insert("estimated_max_cost_usd".into(), cost.clone());
+        if let (Some(size), Some(n)) = (&size, instances) {
+            if size.gpus > 0 {
+                static UNNAMED: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
+                let key = job.unwrap_or_else(|| {
+                    format!(
+                        "unnamed-{}",
+                        UNNAMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    )
+                });
+                let this = GpuJob {
+                    gpu_hours: hours.flatten().map(|h| round2(h * (size.gpus * n) as f64)),
+                    dollars: cost.as_f64(),
+                };
+                let (summary, mut detail) = tally(&key, this);
+                detail.push_str(&format!(
+                    "\nThis run: {n} × {} ({} GPU{} each){}.",
+                    size.name,
+                    size.gpus,
+                    if size.gpus == 1 { "" } else { "s" },
+                    match (this.gpu_hours, this.dollars) {
+                        (Some(h), Some(d)) => format!(
+                            " for at most {}: {h} GPU-hours, ${d:.2}",
+                            timeout.as_str().unwrap_or_default()
+                        ),
+                        _ => ", no timeout: unbounded".to_string(),
+                    }
+                ));
+                diags.warning(summary, detail);
+            }
         }
-        let outputs: BTreeMap<String, Value> = m
-            .output
-            .iter()
-            .map(|o| (o.name.clone(), Value::from(output_uri(&name, &o.name))))
-            .collect();
-        planned.insert("outputs".into(), Value::Map(outputs));
     }
 
     async fn create(
@@ -411,8 +642,26 @@ impl Resource<ClaraClient> for TrainingRun {
         if let Some(f) = &folder {
             m.code_hash = Some(f.hash.clone());
         }
-        let name = m.name.clone().unwrap_or_else(|| derived_name(&m));
-        let id = ws.child("jobs", &name);
+        let name = match m.name.clone() {
+            Some(n) => n,
+            // Not known at plan time: the same choice, now.
+            None => match fresh_name(client, &ws, &derived_name(&m), None).await {
+                Ok(n) => n,
+                Err(e) => {
+                    diags.attr_error(AttrPath::root("name"), "Cannot choose a job name", e);
+                    return Value::Null;
+                }
+            },
+        };
+        if !valid_job_name(&name) {
+            diags.attr_error(
+                AttrPath::root("name"),
+                "Invalid job name",
+                format!("\"{name}\" is not a valid Azure ML job name (letters, digits, '-' and '_', starting with a letter or digit, at most 255)."),
+            );
+            return Value::Null;
+        }
+        let id = job_id(&ws, &name);
         m.name = Some(name.clone());
         m.id = Some(id.clone());
         m.outputs = Some(
@@ -430,10 +679,22 @@ impl Resource<ClaraClient> for TrainingRun {
                 }
             }
         }
+        if m.estimated_max_cost_usd.is_none() {
+            // The cluster was not known at plan time (planned unknown): bound it now.
+            m.estimated_max_cost_usd = apply_time_cost(client, &ws, &m).await;
+        }
         let body = job_body(&m, &ws, &name);
 
         // Adopt a job this configuration already submitted (an interrupted apply): never pay twice.
         match client.arm.get_json(&id).await {
+            Ok(Some(existing)) if existing["properties"]["isArchived"] == true => {
+                diags.attr_error(
+                    AttrPath::root("name"),
+                    "Job name taken by an archived run",
+                    format!("Job {name} was archived after this plan was made (it is run history now); plan again for a fresh name."),
+                );
+                return Value::Null;
+            }
             Ok(Some(existing)) => {
                 tracing::warn!(job = %name, status = existing["properties"]["status"].as_str().unwrap_or("?"), "adopting the already-submitted job");
             }
@@ -524,26 +785,21 @@ impl Resource<ClaraClient> for TrainingRun {
             prior.id.clone().unwrap_or_default(),
             prior.name.clone().unwrap_or_default(),
         );
-        if (prior.tags.clone(), prior.description.clone())
-            != (m.tags.clone(), m.description.clone())
+        if (&prior.tags, &prior.description, &prior.display_name)
+            != (&m.tags, &m.description, &m.display_name)
         {
-            // A PUT of the same job may change its tags and description. displayName is
-            // create-only in the REST API, so the submitted one is sent again.
-            let mut sent = m.clone();
-            sent.display_name = prior.display_name.clone();
-            if let Err(e) = client.arm.put_json(&id, &job_body(&sent, &ws, &name)).await {
+            // A PUT of the same job may change its description, tags and display name ("Only
+            // description, tags, displayName, properties, and isArchived can be updated",
+            // the service's own error text; MicrosoftDocs/azure-docs#122250).
+            if let Err(e) = client.arm.put_json(&id, &job_body(&m, &ws, &name)).await {
                 diags.error("Updating the job failed", e.to_string());
                 return req.prior.clone();
             }
         }
-        if prior.display_name != m.display_name {
-            diags.attr_warning(
-                AttrPath::root("display_name"),
-                "Display name recorded, not sent",
-                "Azure ML's REST API cannot rename a submitted job (displayName is create-only), and re-running it \
-                 for a new name would cost GPU time. The new name is kept in state and used if the run is ever \
-                 re-created; rename the run in Azure ML studio to change what it shows now.",
-            );
+        if settled(prior.status.as_deref()) {
+            // Nothing else about a settled job can change: the plan kept its status,
+            // metrics, outputs and times, and they stay as they were.
+            return state(&m);
         }
         if m.wait_for_completion.unwrap_or(true)
             && !prior
@@ -584,15 +840,50 @@ impl Resource<ClaraClient> for TrainingRun {
                 return;
             }
         }
-        if let Err(e) = client.arm.delete_and_wait(id, &[], &client.cancel).await {
-            diags.error("Deleting the job failed", e.to_string());
+        if current.get("archive_on_destroy").as_bool() == Some(false) {
+            if let Err(e) = client.arm.delete_and_wait(id, &[], &client.cancel).await {
+                diags.error("Deleting the job failed", e.to_string());
+            }
+            return;
+        }
+        // Archive: the run stays in Azure ML studio as history (metrics, logs, lineage),
+        // hidden from the default job list. isArchived is updatable on an existing job.
+        let Some(m) = model(current, diags) else {
+            return;
+        };
+        let Some(ws) = m
+            .workspace_id
+            .as_deref()
+            .and_then(|w| WorkspaceId::parse(w).ok())
+        else {
+            return;
+        };
+        let name = m.name.clone().unwrap_or_default();
+        let mut body = job_body(&m, &ws, &name);
+        body["properties"]["isArchived"] = json!(true);
+        match client.arm.put_json(id, &body).await {
+            Ok(_) => tracing::info!(job = %name, "job archived"),
+            Err(e) => diags.error(
+                "Archiving the job failed",
+                format!("{e}\nSet archive_on_destroy = false to delete the job instead."),
+            ),
         }
     }
 
     async fn import(&self, _client: &ClaraClient, id: &str, diags: &mut Diagnostics) -> Value {
         match ChildId::parse(id, "jobs") {
+            Ok(c) if !valid_job_name(&c.name) => {
+                diags.error(
+                    "Invalid import id",
+                    format!(
+                        "\"{}\" is not a valid Azure ML job name (letters, digits, '-' and '_').",
+                        c.name
+                    ),
+                );
+                Value::Null
+            }
             Ok(c) => state(&Run {
-                id: Some(c.workspace.child("jobs", &c.name)),
+                id: Some(job_id(&c.workspace, &c.name)),
                 name: Some(c.name),
                 workspace_id: Some(c.workspace.to_string()),
                 ..Default::default()
@@ -603,6 +894,188 @@ impl Resource<ClaraClient> for TrainingRun {
             }
         }
     }
+}
+
+/// The `${{inputs.x}}` / `${{outputs.x}}` references of a command, as (kind, name).
+fn command_references(command: &str) -> Vec<(String, String)> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
+            .expect("valid regex")
+    });
+    re.captures_iter(command)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect()
+}
+
+/// A job's ARM id; the name is one path segment, percent-encoded, never interpreted.
+fn job_id(ws: &WorkspaceId, name: &str) -> String {
+    ws.child("jobs", &path_segment(name))
+}
+
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn valid_job_name(name: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(&format!("^{JOB_NAME}$")).expect("valid regex"))
+        .is_match(name)
+}
+
+/// The first free job name from `base`: `base`, `base-2`, `base-3`, ... skipping `avoid` (the
+/// run being replaced), archived jobs (run history) and jobs that failed or were canceled
+/// (a tainted run's job: adopting it would only fail again). Another job of the name is one
+/// this configuration submitted in an interrupted apply: its name is kept so the apply
+/// adopts it. Plan and apply reach the same answer: the replaced job is archived between.
+async fn fresh_name(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+    base: &str,
+    avoid: Option<&str>,
+) -> Result<String, String> {
+    for i in 1..=50 {
+        let candidate = if i == 1 {
+            base.to_string()
+        } else {
+            format!("{base}-{i}")
+        };
+        if avoid == Some(candidate.as_str()) {
+            continue;
+        }
+        match client.arm.get_json(&job_id(ws, &candidate)).await {
+            Ok(None) => return Ok(candidate),
+            Ok(Some(job))
+                if job["properties"]["isArchived"] == true
+                    || matches!(
+                        job["properties"]["status"].as_str(),
+                        Some("Failed" | "Canceled")
+                    ) =>
+            {
+                continue;
+            }
+            Ok(Some(_)) => return Ok(candidate),
+            Err(e) => return Err(format!("checking whether job {candidate} exists: {e}")),
+        }
+    }
+    Err(format!(
+        "{base} and its next 49 names are all taken by archived runs; set name explicitly."
+    ))
+}
+
+/// The cluster a run uses, as planned in this walk or, failing that, as Azure has it.
+struct ClusterPlan {
+    vm_size: String,
+    max_nodes: Option<i64>,
+    priority: String,
+    location: Option<String>,
+}
+
+async fn cluster_for(
+    client: &ClaraClient,
+    ledger: &clara_framework::PlanLedger,
+    compute: &str,
+) -> Option<ClusterPlan> {
+    if let Some(c) = ledger.find("azureml_gpu_cluster", "id", compute) {
+        return Some(ClusterPlan {
+            vm_size: c.get("vm_size").as_str()?.to_string(),
+            max_nodes: c.get("max_nodes").as_f64().map(|n| n as i64),
+            priority: c
+                .get("vm_priority")
+                .as_str()
+                .unwrap_or("Dedicated")
+                .to_string(),
+            location: c.get("location").as_str().map(str::to_string),
+        });
+    }
+    if !compute.starts_with("/subscriptions/") {
+        return None;
+    }
+    let body = client.arm.get_json(compute).await.ok().flatten()?;
+    let p = &body["properties"]["properties"];
+    Some(ClusterPlan {
+        vm_size: p["vmSize"].as_str()?.to_string(),
+        max_nodes: p["scaleSettings"]["maxNodeCount"].as_i64(),
+        priority: p["vmPriority"].as_str().unwrap_or("Dedicated").to_string(),
+        location: body["location"].as_str().map(str::to_string),
+    })
+}
+
+/// `estimated_max_cost_usd` for a run whose cluster was unknown at plan time.
+async fn apply_time_cost(client: &ClaraClient, ws: &WorkspaceId, m: &Run) -> Option<f64> {
+    let hours = validators::parse_duration(m.timeout.as_deref()?)
+        .ok()?
+        .as_secs_f64()
+        / 3600.0;
+    let cluster = cluster_for(client, &clara_framework::PlanLedger::default(), &m.compute).await?;
+    let location = match cluster.location {
+        Some(l) => l,
+        None => crate::azureml::workspace_location(client, ws, &mut Diagnostics::new()).await?,
+    };
+    let sizes = crate::azureml::vm_sizes(client, ws, &location, &mut Diagnostics::new()).await?;
+    let size = sizes
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(&cluster.vm_size))?;
+    let tier = if cluster.priority == "LowPriority" {
+        "LowPriority"
+    } else {
+        "Standard"
+    };
+    Some(round2(
+        size.hourly_price(tier)? * m.instance_count.unwrap_or(1) as f64 * hours,
+    ))
+}
+
+/// What the plans of this provider process may start (one Terraform walk), by job id.
+static GPU_PLAN: std::sync::Mutex<BTreeMap<String, GpuJob>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+#[derive(Clone, Copy)]
+struct GpuJob {
+    /// None: no timeout, so no upper bound.
+    gpu_hours: Option<f64>,
+    dollars: Option<f64>,
+}
+
+/// Adds a run to the walk's tally and returns the warning summarising it so far.
+fn tally(job: &str, this: GpuJob) -> (String, String) {
+    let mut plan = GPU_PLAN.lock().expect("tally lock");
+    plan.insert(job.to_string(), this);
+    let n = plan.len();
+    let unbounded = plan.values().filter(|j| j.dollars.is_none()).count();
+    let hours = plan
+        .values()
+        .filter_map(|j| j.gpu_hours)
+        .fold(0.0, |a, b| a + b);
+    let dollars = plan
+        .values()
+        .filter_map(|j| j.dollars)
+        .fold(0.0, |a, b| a + b);
+    let mut summary = format!(
+        "This plan may start {n} GPU job{}: {} GPU-hours, ${dollars:.2} at most",
+        if n == 1 { "" } else { "s" },
+        round2(hours)
+    );
+    if unbounded > 0 {
+        summary.push_str(&format!(" (+{unbounded} without a timeout, unbounded)"));
+    }
+    let detail = format!(
+        "Counted so far in this plan: {n} run(s) that submit a new GPU job. Each bound is the region's Linux \
+         hourly price of the cluster's VM size × instance_count × timeout; a run without a timeout has none. \
+         Set timeout on every run to bound the cost."
+    );
+    (summary, detail)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 fn model(v: &Value, diags: &mut Diagnostics) -> Option<Run> {
@@ -919,9 +1392,13 @@ async fn mlflow_run(
     let base = url::Url::parse(&tracking).ok()?;
     let origin = url::Url::parse(&base.origin().ascii_serialization()).ok()?;
     let mlflow = client.arm.with_endpoint(origin);
+    if job.is_empty() {
+        return None;
+    }
     let path = format!(
-        "{}/api/2.0/mlflow/runs/get?run_id={job}",
-        base.path().trim_end_matches('/')
+        "{}/api/2.0/mlflow/runs/get?run_id={}",
+        base.path().trim_end_matches('/'),
+        path_segment(job)
     );
     match mlflow.get_json(&path).await {
         Ok(Some(b)) => Some(b["run"].clone()),
@@ -1082,5 +1559,88 @@ mod tests {
                 .unwrap()
                 .ends_with("/environments/clara_env/versions/1")
         );
+    }
+
+    fn errors_of(m: &Run) -> Vec<(String, String)> {
+        let mut d = Diagnostics::new();
+        TrainingRun.validate(&state(m), &mut d);
+        d.0.iter()
+            .map(|x| {
+                (
+                    x.path.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                    x.summary.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn with_io(command: &str) -> Run {
+        let mut m = run();
+        m.command = command.into();
+        m.input = vec![Input {
+            name: "mmar".into(),
+            kind: Some("uri_folder".into()),
+            path: Some("azureml://x".into()),
+            ..Default::default()
+        }];
+        m.output = vec![Output {
+            name: "model".into(),
+            ..Default::default()
+        }];
+        m
+    }
+
+    #[test]
+    fn command_references_must_name_declared_inputs_and_outputs() {
+        let ok = with_io("bash ${{inputs.mmar}}/train.sh --out ${{ outputs.model }}");
+        assert!(errors_of(&ok).is_empty(), "{:?}", errors_of(&ok));
+        let bad = with_io("bash ${{inputs.mmr}}/train.sh --out ${{outputs.models}}");
+        let errs = errors_of(&bad);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs.iter().all(|(p, _)| p.contains("command")), "{errs:?}");
+        assert!(errs.iter().any(|(_, s)| s == "Undeclared input"));
+        assert!(errs.iter().any(|(_, s)| s == "Undeclared output"));
+    }
+
+    #[test]
+    fn duplicate_outputs_empty_variable_keys_and_empty_experiments_are_rejected() {
+        let mut m = with_io("bash run.sh");
+        m.output.push(Output {
+            name: "model".into(),
+            ..Default::default()
+        });
+        m.environment_variables = Some([(String::new(), "x".to_string())].into());
+        m.experiment_name = Some(" ".into());
+        let errs = errors_of(&m);
+        let summaries: Vec<&str> = errs.iter().map(|(_, s)| s.as_str()).collect();
+        assert!(summaries.contains(&"Duplicate output"), "{errs:?}");
+        assert!(
+            summaries.contains(&"Invalid environment variable name"),
+            "{errs:?}"
+        );
+        assert!(summaries.contains(&"Empty experiment name"), "{errs:?}");
+        assert!(
+            errs.iter().any(|(p, _)| p.contains("output[1]")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|(p, _)| p.contains("environment_variables")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn job_names_are_one_encoded_path_segment() {
+        let ws = WorkspaceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws").unwrap();
+        assert!(job_id(&ws, "clara-0123abcd").ends_with("/jobs/clara-0123abcd"));
+        let hostile = job_id(&ws, "../computes/gpu?x=1");
+        assert!(
+            hostile.ends_with("/jobs/..%2Fcomputes%2Fgpu%3Fx%3D1"),
+            "{hostile}"
+        );
+        assert!(!valid_job_name("../computes/gpu"));
+        assert!(!valid_job_name(""));
+        assert!(valid_job_name("clara-0123abcd"));
     }
 }

@@ -18,6 +18,10 @@ mod wire;
 pub use async_trait::async_trait;
 pub use clara_tfplugin::{Type, Value};
 pub use diag::{AttrPath, Diagnostics};
-pub use resource::{ApplyRequest, DataSource, PlanRequest, Provider, Resource, TimeoutDefaults};
-pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+pub use resource::{
+    ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
+};
+pub use schema::{
+    Attribute, Block, ModifierRequest, NestedBlock, Nesting, PlanAction, PlanModifier, Schema,
+};
 pub use server::ProviderServer;

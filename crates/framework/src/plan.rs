@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use clara_tfplugin::Value;
 
 use crate::diag::{AttrPath, Diagnostics};
-use crate::schema::{Block, Nesting};
+use crate::schema::{Block, ModifierRequest, Nesting, PlanAction};
 
 /// What the engine decided; the resource's `modify_plan` may refine it.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +38,13 @@ pub fn plan(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> P
     prepare(block, &mut planned, config);
 
     if prior.is_null() {
-        mark_computed_unknown(block, &mut planned, config, None, true);
+        plan_values(
+            block,
+            &mut planned,
+            config,
+            &Value::Null,
+            PlanAction::Create,
+        );
         return PlannedChange {
             planned,
             requires_replace: vec![],
@@ -50,6 +56,7 @@ pub fn plan(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> P
         block,
         prior,
         &planned,
+        config,
         &AttrPath::default(),
         &mut requires_replace,
     );
@@ -60,8 +67,12 @@ pub fn plan(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> P
             requires_replace: vec![],
         };
     }
-    let replacing = !requires_replace.is_empty();
-    mark_computed_unknown(block, &mut planned, config, Some(prior), replacing);
+    let action = if requires_replace.is_empty() {
+        PlanAction::Update
+    } else {
+        PlanAction::Replace
+    };
+    plan_values(block, &mut planned, config, prior, action);
     PlannedChange {
         planned,
         requires_replace,
@@ -76,10 +87,10 @@ fn prepare(block: &Block, value: &mut Value, config: &Value) {
     for a in &block.attributes {
         if a.write_only {
             obj.insert(a.name.clone(), Value::Null);
-        } else if let Some(default) = &a.default {
-            if config.get(&a.name).is_null() {
-                obj.insert(a.name.clone(), default.clone());
-            }
+        } else if let Some(default) = &a.default
+            && config.get(&a.name).is_null()
+        {
+            obj.insert(a.name.clone(), default.clone());
         }
     }
     for b in &block.blocks {
@@ -117,11 +128,24 @@ fn replacement_paths(
     block: &Block,
     prior: &Value,
     planned: &Value,
+    config: &Value,
     at: &AttrPath,
     out: &mut Vec<AttrPath>,
 ) {
     for a in &block.attributes {
-        if a.requires_replace && prior.get(&a.name) != planned.get(&a.name) {
+        if prior.get(&a.name) == planned.get(&a.name) {
+            continue;
+        }
+        let req = ModifierRequest {
+            action: PlanAction::Update,
+            attribute: &a.name,
+            prior: prior.get(&a.name),
+            config: config.get(&a.name),
+            prior_object: prior,
+            planned_object: planned,
+            config_object: config,
+        };
+        if a.requires_replace || a.plan_modifiers.iter().any(|m| m.requires_replace(&req)) {
             out.push(at.clone().attr(&a.name));
         }
     }
@@ -131,66 +155,76 @@ fn replacement_paths(
             out.push(at.clone().attr(&b.name));
         } else if b.nesting == Nesting::Single && p.as_object().is_some() && n.as_object().is_some()
         {
-            replacement_paths(&b.block, p, n, &at.clone().attr(&b.name), out);
+            let c = config.get(&b.name);
+            replacement_paths(&b.block, p, n, c, &at.clone().attr(&b.name), out);
         }
     }
 }
 
-fn mark_computed_unknown(
+/// Plans the computed attributes the configuration leaves null: unknown whenever the object
+/// changes (defaults stay known), then each attribute's modifiers, in declaration order.
+fn plan_values(
     block: &Block,
     value: &mut Value,
     config: &Value,
-    prior: Option<&Value>,
-    replacing: bool,
+    prior: &Value,
+    action: PlanAction,
 ) {
     let Some(obj) = value.as_object_mut() else {
         return;
     };
-    for a in &block.attributes {
-        if !a.computed || a.write_only || !config.get(&a.name).is_null() {
-            continue;
-        }
-        if a.default.is_some() {
-            continue; // planned from the default, known
-        }
-        let keep = !replacing
-            && a.use_state_for_unknown
-            && prior.is_some_and(|p| !p.get(&a.name).is_null());
-        if !keep {
+    let planned_here =
+        |a: &crate::schema::Attribute| a.computed && !a.write_only && config.get(&a.name).is_null();
+    for a in block.attributes.iter().filter(|a| planned_here(a)) {
+        if a.default.is_none() {
             obj.insert(a.name.clone(), Value::Unknown);
         }
     }
+    for a in block.attributes.iter().filter(|a| planned_here(a)) {
+        if a.plan_modifiers.is_empty() {
+            continue;
+        }
+        let snapshot = Value::Object(obj.clone());
+        let mut v = obj.get(&a.name).cloned().unwrap_or_default();
+        let req = ModifierRequest {
+            action,
+            attribute: &a.name,
+            prior: prior.get(&a.name),
+            config: config.get(&a.name),
+            prior_object: prior,
+            planned_object: &snapshot,
+            config_object: config,
+        };
+        for m in &a.plan_modifiers {
+            m.plan(&req, &mut v);
+        }
+        obj.insert(a.name.clone(), v);
+    }
     for b in &block.blocks {
         let cfg = config.get(&b.name);
-        let prior_block = prior.map(|p| p.get(&b.name));
+        let prior_block = prior.get(&b.name);
         let Some(v) = obj.get_mut(&b.name) else {
             continue;
         };
         match b.nesting {
             Nesting::Single => {
                 if v.as_object().is_some() {
-                    mark_computed_unknown(
-                        &b.block,
-                        v,
-                        cfg,
-                        prior_block.filter(|p| !p.is_null()),
-                        replacing,
-                    );
+                    plan_values(&b.block, v, cfg, prior_block, action);
                 }
             }
             Nesting::List | Nesting::Set => {
                 let prior_items: Vec<Value> = prior_block
-                    .and_then(|p| p.as_elements())
+                    .as_elements()
                     .map(|e| e.to_vec())
                     .unwrap_or_default();
                 let mut i = 0;
                 for_each_instance(b.nesting, v, cfg, |inst, inst_cfg| {
-                    let p = if b.nesting == Nesting::List {
-                        prior_items.get(i)
-                    } else {
-                        None
+                    // Set elements have no stable identity: no prior instance.
+                    let p = match b.nesting {
+                        Nesting::List => prior_items.get(i).cloned().unwrap_or_default(),
+                        _ => Value::Null,
                     };
-                    mark_computed_unknown(&b.block, inst, inst_cfg, p, replacing);
+                    plan_values(&b.block, inst, inst_cfg, &p, action);
                     i += 1;
                 });
             }
@@ -424,5 +458,169 @@ mod tests {
         validate_config(&b, &cfg, &AttrPath::default(), &mut d);
         assert_eq!(d.0.len(), 1);
         assert_eq!(d.0[0].path, Some(AttrPath::root("tags").key("a")));
+    }
+
+    /// A run-like schema: what the modifiers are for.
+    fn run_block() -> Block {
+        fn finished(r: &ModifierRequest<'_>) -> bool {
+            r.prior_object.get("status").as_str() == Some("Completed") && !r.changed("wait")
+        }
+        Block::new("run")
+            .attribute(
+                Attribute::string("name")
+                    .optional()
+                    .computed()
+                    .requires_replace()
+                    .use_state_for_unknown(),
+            )
+            .attribute(
+                Attribute::string("id")
+                    .computed()
+                    .use_state_for_unknown()
+                    .derive(|r| {
+                        r.planned_object
+                            .get("name")
+                            .as_str()
+                            .map(|n| Value::from(format!("/jobs/{n}")))
+                    }),
+            )
+            .attribute(Attribute::string("command").required().requires_replace())
+            .attribute(Attribute::string_map("tags").optional())
+            .attribute(Attribute::bool("wait").default(true))
+            .attribute(
+                Attribute::string("status")
+                    .computed()
+                    .keep_state_if(finished),
+            )
+            .attribute(Attribute::string("url").computed().null_if(|r| {
+                r.planned_object.get("service").as_str().is_none()
+                    && !r.planned_object.get("service").is_unknown()
+            }))
+            .attribute(Attribute::string("service").optional())
+            .attribute(
+                Attribute::string("size")
+                    .required()
+                    .requires_replace_if(|r| {
+                        // Growing is in place, shrinking replaces.
+                        r.prior.as_str().map(str::len)
+                            > r.planned_object.get("size").as_str().map(str::len)
+                    }),
+            )
+    }
+
+    fn run_state(status: &str) -> Value {
+        obj(&[
+            ("name", "job-1".into()),
+            ("id", "/jobs/job-1".into()),
+            ("command", "train".into()),
+            ("tags", Value::Null),
+            ("wait", Value::Bool(true)),
+            ("status", status.into()),
+            ("url", Value::Null),
+            ("service", Value::Null),
+            ("size", "aa".into()),
+        ])
+    }
+
+    fn run_config(tags: Value, size: &str) -> Value {
+        obj(&[
+            ("name", Value::Null),
+            ("id", Value::Null),
+            ("command", "train".into()),
+            ("tags", tags),
+            ("wait", Value::Null),
+            ("status", Value::Null),
+            ("url", Value::Null),
+            ("service", Value::Null),
+            ("size", size.into()),
+        ])
+    }
+
+    fn run_proposed(prior: &Value, config: &Value) -> Value {
+        let mut p = config.clone();
+        for k in ["name", "id", "wait", "status", "url"] {
+            p.as_object_mut()
+                .unwrap()
+                .insert(k.into(), prior.get(k).clone());
+        }
+        p
+    }
+
+    fn tag(v: &str) -> Value {
+        Value::Map([("team".to_string(), Value::from(v))].into_iter().collect())
+    }
+
+    #[test]
+    fn tags_edit_keeps_every_value_the_update_cannot_change() {
+        let prior = run_state("Completed");
+        let cfg = run_config(tag("radiology"), "aa");
+        let out = plan(&run_block(), &prior, &run_proposed(&prior, &cfg), &cfg);
+        assert!(out.requires_replace.is_empty());
+        for k in ["name", "id", "status", "url", "command"] {
+            assert_eq!(out.planned.get(k), prior.get(k), "{k}");
+        }
+        assert_eq!(out.planned.get("tags"), &tag("radiology"));
+    }
+
+    #[test]
+    fn values_an_update_can_change_stay_unknown() {
+        // A job still running may end during the update.
+        let prior = run_state("Running");
+        let cfg = run_config(tag("radiology"), "aa");
+        let out = plan(&run_block(), &prior, &run_proposed(&prior, &cfg), &cfg);
+        assert_eq!(out.planned.get("status"), &Value::Unknown);
+        assert_eq!(out.planned.get("name"), &Value::from("job-1"));
+        // So does a change of a sibling the predicate names.
+        let prior = run_state("Completed");
+        let mut cfg = run_config(Value::Null, "aa");
+        cfg.as_object_mut()
+            .unwrap()
+            .insert("wait".into(), Value::Bool(false));
+        let mut proposed = run_proposed(&prior, &cfg);
+        proposed
+            .as_object_mut()
+            .unwrap()
+            .insert("wait".into(), Value::Bool(false));
+        let out = plan(&run_block(), &prior, &proposed, &cfg);
+        assert_eq!(out.planned.get("status"), &Value::Unknown);
+    }
+
+    #[test]
+    fn create_derives_known_values_and_plans_null_what_stays_null() {
+        let mut cfg = run_config(Value::Null, "aa");
+        cfg.as_object_mut()
+            .unwrap()
+            .insert("name".into(), "mine".into());
+        let out = plan(&run_block(), &Value::Null, &cfg, &cfg);
+        assert_eq!(out.planned.get("id"), &Value::from("/jobs/mine"));
+        assert_eq!(out.planned.get("url"), &Value::Null);
+        assert_eq!(out.planned.get("status"), &Value::Unknown);
+        // Not derivable: stays unknown.
+        let cfg = run_config(Value::Null, "aa");
+        let out = plan(&run_block(), &Value::Null, &cfg, &cfg);
+        assert_eq!(out.planned.get("id"), &Value::Unknown);
+        // An unknown service may set the url.
+        let mut cfg = run_config(Value::Null, "aa");
+        cfg.as_object_mut()
+            .unwrap()
+            .insert("service".into(), Value::Unknown);
+        let out = plan(&run_block(), &Value::Null, &cfg, &cfg);
+        assert_eq!(out.planned.get("url"), &Value::Unknown);
+    }
+
+    #[test]
+    fn replacement_from_a_modifier_unknowns_kept_values_and_rederives_ids() {
+        let prior = run_state("Completed");
+        let cfg = run_config(Value::Null, "a");
+        let out = plan(&run_block(), &prior, &run_proposed(&prior, &cfg), &cfg);
+        assert_eq!(out.requires_replace, vec![AttrPath::root("size")]);
+        assert_eq!(out.planned.get("status"), &Value::Unknown);
+        assert_eq!(out.planned.get("name"), &Value::Unknown);
+        assert_eq!(out.planned.get("id"), &Value::Unknown);
+        // Growing is in place.
+        let cfg = run_config(Value::Null, "aaa");
+        let out = plan(&run_block(), &prior, &run_proposed(&prior, &cfg), &cfg);
+        assert!(out.requires_replace.is_empty());
+        assert_eq!(out.planned.get("status"), &Value::from("Completed"));
     }
 }

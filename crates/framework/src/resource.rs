@@ -2,7 +2,7 @@
 //! terraform-plugin-framework: resources declare a schema and implement CRUD; everything
 //! protocol-shaped (planning, timeouts, cancellation, wire values) is the framework's.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +48,46 @@ pub struct PlanRequest<'a> {
     pub config: &'a Value,
     pub planned: &'a mut Value,
     pub requires_replace: &'a mut Vec<AttrPath>,
+    /// What this provider process has planned so far for other resources (one Terraform
+    /// walk; Terraform plans a resource after those it references).
+    pub ledger: &'a PlanLedger,
+}
+
+/// The objects planned in this provider process, newest last, so a resource can see what a
+/// referenced resource will be (e.g. a run reads the planned cluster's size and node count
+/// by the cluster id it references) before that resource exists.
+#[derive(Default)]
+pub struct PlanLedger {
+    planned: Mutex<Vec<(String, Value)>>,
+}
+
+impl PlanLedger {
+    /// Records a planned (non-null) object of a type.
+    pub fn record(&self, type_name: &str, planned: &Value) {
+        if planned.is_null() {
+            return;
+        }
+        self.planned
+            .lock()
+            .expect("ledger lock")
+            .push((type_name.to_string(), planned.clone()));
+    }
+    /// The latest planned object of `type_name` whose string attribute `attr` equals `value`
+    /// (ignoring ASCII case, as ARM ids do).
+    pub fn find(&self, type_name: &str, attr: &str, value: &str) -> Option<Value> {
+        self.planned
+            .lock()
+            .expect("ledger lock")
+            .iter()
+            .rev()
+            .find(|(t, v)| {
+                t == type_name
+                    && v.get(attr)
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(value))
+            })
+            .map(|(_, v)| v.clone())
+    }
 }
 
 #[async_trait]

@@ -156,8 +156,8 @@ pub struct Attribute {
     pub default: Option<Value>,
     /// A changed value plans a replacement instead of an in-place update.
     pub requires_replace: bool,
-    /// Keep the prior state's value instead of "(known after apply)" on in-place updates.
-    pub use_state_for_unknown: bool,
+    /// Plan modifiers, run in order by the plan engine (see [`PlanModifier`]).
+    pub plan_modifiers: Vec<Arc<dyn PlanModifier>>,
 }
 
 impl Attribute {
@@ -175,7 +175,7 @@ impl Attribute {
             validators: Vec::new(),
             default: None,
             requires_replace: false,
-            use_state_for_unknown: false,
+            plan_modifiers: Vec::new(),
         }
     }
     pub fn string(name: &str) -> Self {
@@ -239,8 +239,152 @@ impl Attribute {
         self.requires_replace = true;
         self
     }
-    pub fn use_state_for_unknown(mut self) -> Self {
-        self.use_state_for_unknown = true;
+    /// Keep the prior state's (non-null) value instead of "(known after apply)" on in-place
+    /// updates: for values an update never changes, such as ids.
+    pub fn use_state_for_unknown(self) -> Self {
+        self.plan_modifier(UseStateForUnknown)
+    }
+    /// On an in-place update, keep the prior value (null included) when `unchanged` says the
+    /// update cannot change it; otherwise it stays unknown.
+    pub fn keep_state_if(self, unchanged: fn(&ModifierRequest<'_>) -> bool) -> Self {
+        self.plan_modifier(KeepStateIf(unchanged))
+    }
+    /// Plans a value derivable at plan time (`Some(Value::Null)`: will stay null); `None`
+    /// leaves the engine's answer. Runs on create, replace and update.
+    pub fn derive(self, f: fn(&ModifierRequest<'_>) -> Option<Value>) -> Self {
+        self.plan_modifier(Derive(f))
+    }
+    /// Plans null when `will_stay_null` says apply will leave the value null.
+    pub fn null_if(self, will_stay_null: fn(&ModifierRequest<'_>) -> bool) -> Self {
+        self.plan_modifier(NullIf(will_stay_null))
+    }
+    /// Replaces the resource when this attribute changed and `f` says the change needs it.
+    pub fn requires_replace_if(self, f: fn(&ModifierRequest<'_>) -> bool) -> Self {
+        self.plan_modifier(RequiresReplaceIf(f))
+    }
+    pub fn plan_modifier(mut self, m: impl PlanModifier + 'static) -> Self {
+        self.plan_modifiers.push(Arc::new(m));
         self
+    }
+}
+
+/// What the plan does to the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanAction {
+    Create,
+    /// In-place update.
+    Update,
+    Replace,
+}
+
+/// One attribute's view of the plan, handed to its modifiers.
+pub struct ModifierRequest<'a> {
+    pub action: PlanAction,
+    pub attribute: &'a str,
+    /// The attribute's prior value (null on create).
+    pub prior: &'a Value,
+    /// The attribute's configured value.
+    pub config: &'a Value,
+    /// The enclosing object in prior state (null on create), plan and configuration. Nested
+    /// block attributes see their block instance.
+    pub prior_object: &'a Value,
+    pub planned_object: &'a Value,
+    pub config_object: &'a Value,
+}
+
+impl ModifierRequest<'_> {
+    /// True when the sibling attribute (or block) differs between prior state and plan.
+    pub fn changed(&self, sibling: &str) -> bool {
+        self.prior_object.get(sibling) != self.planned_object.get(sibling)
+    }
+}
+
+/// Per-attribute plan behaviour, after terraform-plugin-framework's plan modifiers.
+///
+/// The engine first decides replacement (`requires_replace` flags and hooks), then plans
+/// every computed attribute the configuration leaves null as unknown whenever the object
+/// changes, and then runs each attribute's modifiers, in declaration order, with
+/// `planned` holding the value planned so far. Attributes set in configuration keep their
+/// configured value (Terraform requires it): only `requires_replace` runs for them.
+pub trait PlanModifier: Send + Sync {
+    /// Whether a change of this attribute replaces the object (called only when it changed).
+    fn requires_replace(&self, _req: &ModifierRequest<'_>) -> bool {
+        false
+    }
+    /// Adjusts the planned value of a computed attribute the configuration leaves null.
+    fn plan(&self, _req: &ModifierRequest<'_>, _planned: &mut Value) {}
+    /// One line for documentation.
+    fn describe(&self) -> String {
+        String::new()
+    }
+}
+
+/// Prior (non-null) value kept on in-place updates.
+pub struct UseStateForUnknown;
+
+impl PlanModifier for UseStateForUnknown {
+    fn plan(&self, req: &ModifierRequest<'_>, planned: &mut Value) {
+        if req.action == PlanAction::Update && planned.is_unknown() && !req.prior.is_null() {
+            *planned = req.prior.clone();
+        }
+    }
+    fn describe(&self) -> String {
+        "kept through in-place updates".into()
+    }
+}
+
+/// Prior value (null included) kept on in-place updates that cannot change it.
+pub struct KeepStateIf(pub fn(&ModifierRequest<'_>) -> bool);
+
+impl PlanModifier for KeepStateIf {
+    fn plan(&self, req: &ModifierRequest<'_>, planned: &mut Value) {
+        if req.action == PlanAction::Update && planned.is_unknown() && (self.0)(req) {
+            *planned = req.prior.clone();
+        }
+    }
+    fn describe(&self) -> String {
+        "kept through in-place updates that cannot change it".into()
+    }
+}
+
+/// A value computed from the plan.
+pub struct Derive(pub fn(&ModifierRequest<'_>) -> Option<Value>);
+
+impl PlanModifier for Derive {
+    fn plan(&self, req: &ModifierRequest<'_>, planned: &mut Value) {
+        if planned.is_unknown()
+            && let Some(v) = (self.0)(req)
+        {
+            *planned = v;
+        }
+    }
+    fn describe(&self) -> String {
+        "known at plan time when derivable".into()
+    }
+}
+
+/// Null planned for a value apply will leave null.
+pub struct NullIf(pub fn(&ModifierRequest<'_>) -> bool);
+
+impl PlanModifier for NullIf {
+    fn plan(&self, req: &ModifierRequest<'_>, planned: &mut Value) {
+        if planned.is_unknown() && (self.0)(req) {
+            *planned = Value::Null;
+        }
+    }
+    fn describe(&self) -> String {
+        "null when it will stay null".into()
+    }
+}
+
+/// Replacement decided by a predicate over the change.
+pub struct RequiresReplaceIf(pub fn(&ModifierRequest<'_>) -> bool);
+
+impl PlanModifier for RequiresReplaceIf {
+    fn requires_replace(&self, req: &ModifierRequest<'_>) -> bool {
+        (self.0)(req)
+    }
+    fn describe(&self) -> String {
+        "some changes force replacement".into()
     }
 }

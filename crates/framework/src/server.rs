@@ -13,7 +13,9 @@ use tonic::{Request, Response, Status};
 
 use crate::diag::{AttrPath, Diagnostics};
 use crate::plan::{plan, validate_config};
-use crate::resource::{ApplyRequest, DataSource, PlanRequest, Provider, Resource, TimeoutDefaults};
+use crate::resource::{
+    ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
+};
 use crate::schema::{Attribute, Block, NestedBlock, Schema};
 use crate::validators;
 use crate::wire;
@@ -42,6 +44,8 @@ pub struct ProviderServer<P: Provider> {
     /// Cancelled by the Stop RPC; a fresh token replaces it so a long-lived (debug) process
     /// can serve later walks.
     stop: RwLock<CancellationToken>,
+    /// Objects planned so far by this process, for resources that reference them.
+    ledger: PlanLedger,
 }
 
 impl<P: Provider> ProviderServer<P> {
@@ -89,6 +93,7 @@ impl<P: Provider> ProviderServer<P> {
             data_sources,
             client: RwLock::new(None),
             stop: RwLock::new(CancellationToken::new()),
+            ledger: PlanLedger::default(),
         }
     }
 
@@ -274,14 +279,13 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             &self.provider_schema.block.object_type(),
             &mut diags,
         );
-        if !diags.has_errors() {
-            if let Some(client) = self
+        if !diags.has_errors()
+            && let Some(client) = self
                 .provider
                 .configure(&config, &req.terraform_version, &mut diags)
                 .await
-            {
-                *self.client.write().expect("client lock") = Some(Arc::new(client));
-            }
+        {
+            *self.client.write().expect("client lock") = Some(Arc::new(client));
         }
         *self.stop.write().expect("stop lock") = CancellationToken::new();
         Ok(Response::new(pb::configure::Response {
@@ -367,34 +371,35 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let mut diags = Diagnostics::new();
         let current = wire::decode(req.current_state.as_ref(), &entry.ty, &mut diags);
         let mut new_state = current.clone();
-        if !diags.has_errors() && !current.is_null() {
-            if let Some(client) = self.client(&mut diags) {
-                let limit = timeout_for(
-                    &current,
-                    "read",
-                    entry
-                        .resource
-                        .timeouts()
-                        .map(|t| t.read)
-                        .unwrap_or(Duration::from_secs(300)),
-                );
-                let mut op_diags = Diagnostics::new();
-                let read = self
-                    .guarded(
-                        "Read",
-                        limit,
-                        &mut diags,
-                        entry.resource.read(&client, &current, &mut op_diags),
-                    )
-                    .await;
-                diags.extend(op_diags);
-                if let Some(state) = read {
-                    new_state = if state.is_null() {
-                        Value::Null
-                    } else {
-                        finish_state(&entry.schema.block, state, &current)
-                    };
-                }
+        if !diags.has_errors()
+            && !current.is_null()
+            && let Some(client) = self.client(&mut diags)
+        {
+            let limit = timeout_for(
+                &current,
+                "read",
+                entry
+                    .resource
+                    .timeouts()
+                    .map(|t| t.read)
+                    .unwrap_or(Duration::from_secs(300)),
+            );
+            let mut op_diags = Diagnostics::new();
+            let read = self
+                .guarded(
+                    "Read",
+                    limit,
+                    &mut diags,
+                    entry.resource.read(&client, &current, &mut op_diags),
+                )
+                .await;
+            diags.extend(op_diags);
+            if let Some(state) = read {
+                new_state = if state.is_null() {
+                    Value::Null
+                } else {
+                    finish_state(&entry.schema.block, state, &current)
+                };
             }
         }
         Ok(Response::new(pb::read_resource::Response {
@@ -430,27 +435,31 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 &mut diags,
             );
             entry.resource.validate(&config, &mut diags);
-            if !diags.has_errors() {
-                if let Some(client) = self.client(&mut diags) {
-                    let plan_req = PlanRequest {
-                        prior: &prior,
-                        config: &config,
-                        planned: &mut change.planned,
-                        requires_replace: &mut change.requires_replace,
-                    };
-                    let mut op_diags = Diagnostics::new();
-                    self.guarded(
-                        "Plan",
-                        Duration::from_secs(300),
-                        &mut diags,
-                        entry.resource.modify_plan(&client, plan_req, &mut op_diags),
-                    )
-                    .await;
-                    diags.extend(op_diags);
-                }
+            if !diags.has_errors()
+                && let Some(client) = self.client(&mut diags)
+            {
+                let plan_req = PlanRequest {
+                    prior: &prior,
+                    config: &config,
+                    planned: &mut change.planned,
+                    requires_replace: &mut change.requires_replace,
+                    ledger: &self.ledger,
+                };
+                let mut op_diags = Diagnostics::new();
+                self.guarded(
+                    "Plan",
+                    Duration::from_secs(300),
+                    &mut diags,
+                    entry.resource.modify_plan(&client, plan_req, &mut op_diags),
+                )
+                .await;
+                diags.extend(op_diags);
             }
         }
         change.requires_replace.dedup();
+        if !diags.has_errors() {
+            self.ledger.record(&req.type_name, &change.planned);
+        }
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: Some(wire::encode(&change.planned, &entry.ty)),
             requires_replace: change
@@ -479,64 +488,64 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             .resource
             .timeouts()
             .unwrap_or(TimeoutDefaults::minutes(30, 5, 30, 30));
-        if !diags.has_errors() {
-            if let Some(client) = self.client(&mut diags) {
-                let apply = ApplyRequest {
-                    prior: prior.clone(),
-                    planned: planned.clone(),
-                    config,
-                    private: req.planned_private.clone(),
-                };
-                let mut op_diags = Diagnostics::new();
-                let r = &entry.resource;
-                if planned.is_null() {
-                    let limit = timeout_for(&prior, "delete", defaults.delete);
-                    if self
-                        .guarded(
-                            "Delete",
-                            limit,
-                            &mut diags,
-                            r.delete(&client, &prior, &mut op_diags),
-                        )
-                        .await
-                        .is_some()
-                        && !op_diags.has_errors()
-                    {
-                        new_state = Value::Null;
-                    }
-                } else if prior.is_null() {
-                    let limit = timeout_for(&planned, "create", defaults.create);
-                    if let Some(state) = self
-                        .guarded(
-                            "Create",
-                            limit,
-                            &mut diags,
-                            r.create(&client, &apply, &mut op_diags),
-                        )
-                        .await
-                    {
-                        new_state = if state.is_null() {
-                            Value::Null
-                        } else {
-                            finish_state(&entry.schema.block, state, &planned)
-                        };
-                    }
-                } else {
-                    let limit = timeout_for(&planned, "update", defaults.update);
-                    if let Some(state) = self
-                        .guarded(
-                            "Update",
-                            limit,
-                            &mut diags,
-                            r.update(&client, &apply, &mut op_diags),
-                        )
-                        .await
-                    {
-                        new_state = finish_state(&entry.schema.block, state, &planned);
-                    }
+        if !diags.has_errors()
+            && let Some(client) = self.client(&mut diags)
+        {
+            let apply = ApplyRequest {
+                prior: prior.clone(),
+                planned: planned.clone(),
+                config,
+                private: req.planned_private.clone(),
+            };
+            let mut op_diags = Diagnostics::new();
+            let r = &entry.resource;
+            if planned.is_null() {
+                let limit = timeout_for(&prior, "delete", defaults.delete);
+                if self
+                    .guarded(
+                        "Delete",
+                        limit,
+                        &mut diags,
+                        r.delete(&client, &prior, &mut op_diags),
+                    )
+                    .await
+                    .is_some()
+                    && !op_diags.has_errors()
+                {
+                    new_state = Value::Null;
                 }
-                diags.extend(op_diags);
+            } else if prior.is_null() {
+                let limit = timeout_for(&planned, "create", defaults.create);
+                if let Some(state) = self
+                    .guarded(
+                        "Create",
+                        limit,
+                        &mut diags,
+                        r.create(&client, &apply, &mut op_diags),
+                    )
+                    .await
+                {
+                    new_state = if state.is_null() {
+                        Value::Null
+                    } else {
+                        finish_state(&entry.schema.block, state, &planned)
+                    };
+                }
+            } else {
+                let limit = timeout_for(&planned, "update", defaults.update);
+                if let Some(state) = self
+                    .guarded(
+                        "Update",
+                        limit,
+                        &mut diags,
+                        r.update(&client, &apply, &mut op_diags),
+                    )
+                    .await
+                {
+                    new_state = finish_state(&entry.schema.block, state, &planned);
+                }
             }
+            diags.extend(op_diags);
         }
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state: Some(wire::encode(&new_state, &entry.ty)),
@@ -590,18 +599,18 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let mut diags = Diagnostics::new();
         let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
         let mut state = Value::Null;
-        if !diags.has_errors() {
-            if let Some(client) = self.client(&mut diags) {
-                let mut op_diags = Diagnostics::new();
-                let read = entry.data_source.read(&client, &config, &mut op_diags);
-                if let Some(v) = self
-                    .guarded("Read", Duration::from_secs(300), &mut diags, read)
-                    .await
-                {
-                    state = v;
-                }
-                diags.extend(op_diags);
+        if !diags.has_errors()
+            && let Some(client) = self.client(&mut diags)
+        {
+            let mut op_diags = Diagnostics::new();
+            let read = entry.data_source.read(&client, &config, &mut op_diags);
+            if let Some(v) = self
+                .guarded("Read", Duration::from_secs(300), &mut diags, read)
+                .await
+            {
+                state = v;
             }
+            diags.extend(op_diags);
         }
         Ok(Response::new(pb::read_data_source::Response {
             state: Some(wire::encode(&state, &entry.ty)),

@@ -54,14 +54,14 @@ impl Matches {
 
 impl Validator for Matches {
     fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-        if let Some(s) = value.as_str() {
-            if !self.re.is_match(s) {
-                diags.attr_error(
-                    path.clone(),
-                    "Invalid attribute value",
-                    format!("{path} {}; got \"{s}\".", self.explain),
-                );
-            }
+        if let Some(s) = value.as_str()
+            && !self.re.is_match(s)
+        {
+            diags.attr_error(
+                path.clone(),
+                "Invalid attribute value",
+                format!("{path} {}; got \"{s}\".", self.explain),
+            );
         }
     }
     fn describe(&self) -> String {
@@ -74,17 +74,17 @@ pub struct OneOf(pub &'static [&'static str]);
 
 impl Validator for OneOf {
     fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-        if let Some(s) = value.as_str() {
-            if !self.0.contains(&s) {
-                diags.attr_error(
-                    path.clone(),
-                    "Invalid attribute value",
-                    format!(
-                        "{path} must be one of {}; got \"{s}\".",
-                        quoted_list(self.0)
-                    ),
-                );
-            }
+        if let Some(s) = value.as_str()
+            && !self.0.contains(&s)
+        {
+            diags.attr_error(
+                path.clone(),
+                "Invalid attribute value",
+                format!(
+                    "{path} must be one of {}; got \"{s}\".",
+                    quoted_list(self.0)
+                ),
+            );
         }
     }
     fn describe(&self) -> String {
@@ -122,10 +122,10 @@ pub struct Duration;
 
 impl Validator for Duration {
     fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-        if let Some(s) = value.as_str() {
-            if let Err(e) = parse_duration(s) {
-                diags.attr_error(path.clone(), "Invalid duration", format!("{path}: {e}"));
-            }
+        if let Some(s) = value.as_str()
+            && let Err(e) = parse_duration(s)
+        {
+            diags.attr_error(path.clone(), "Invalid duration", format!("{path}: {e}"));
         }
     }
     fn describe(&self) -> String {

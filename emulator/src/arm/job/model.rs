@@ -23,8 +23,12 @@ use crate::clara_sim::ClaraPlan;
 use crate::util::stable_guid;
 
 pub const RESOURCE_TYPE: &str = "Microsoft.MachineLearningServices/workspaces/jobs";
-/// Members of `properties` that a PUT on an existing job may change ([S-MFE] mutability).
+/// Members of `properties` that a PUT on an existing job may change ([S-MFE] mutability,
+/// plus `displayName`, which the service itself lists as updatable in its error text:
+/// "Only description, tags, displayName, properties, and isArchived can be updated",
+/// MicrosoftDocs/azure-docs#122250, azure-sdk-for-python#47389).
 pub const MUTABLE: &[&str] = &[
+    "displayName",
     "description",
     "tags",
     "properties",
@@ -377,10 +381,9 @@ impl JobRecord {
             "Studio".into(),
             json!({
                 "jobServiceType": "Studio",
-                "endpoint": format!(
-                    "https://ml.azure.com/runs/{}?wsid={wsid}&tid={}",
-                    self.name, app.config.tenant_id
-                ),
+                // No `&tid=`: azure-ai-ml 1.35.2 appends it itself
+                // (`JobOperations._append_tid_to_studio_url`, `TID_FMT = "&tid={}"`).
+                "endpoint": format!("https://ml.azure.com/runs/{}?wsid={wsid}", self.name),
             }),
         );
         out.insert(

@@ -315,7 +315,7 @@ pub fn check_unchanged(existing: &JobRecord, new: &Value) -> ArmResult<()> {
     match first_difference(&immutable_view(&existing.properties), &immutable_view(new), "properties") {
         None => Ok(()),
         Some(path) => Err(ArmError::bad_request(format!(
-            "Property '{path}' of job '{}' cannot be changed. Only description, tags, properties, isArchived, notificationSetting and services of an existing job can be updated; submit a new job (with a new name) to change anything else.",
+            "Property '{path}' of job '{}' cannot be changed. Only description, tags, displayName, properties, isArchived, notificationSetting and services of an existing job can be updated; submit a new job (with a new name) to change anything else.",
             existing.name
         ))
         .with_code("PropertyChangeNotAllowed")

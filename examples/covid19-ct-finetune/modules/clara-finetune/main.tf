@@ -52,6 +52,7 @@ resource "clara_training_run" "baseline_inference" {
   environment     = azureml_environment.clara.id
   command         = "bash $${{inputs.mmar}}/commands/infer.sh"
   tags            = var.run_tags
+  timeout         = var.run_timeouts.inference
 
   input {
     name = "mmar"
@@ -69,6 +70,7 @@ resource "clara_training_run" "finetune" {
   environment     = azureml_environment.clara.id
   command         = "bash $${{inputs.mmar}}/commands/train_finetune.sh --epochs ${var.epochs} --learning_rate ${var.learning_rate}"
   tags            = var.run_tags
+  timeout         = var.run_timeouts.finetune
 
   input {
     name = "mmar"
@@ -90,6 +92,7 @@ resource "clara_training_run" "export" {
   environment     = azureml_environment.clara.id
   command         = "bash $${{inputs.mmar}}/commands/export.sh --model $${{inputs.model}}"
   tags            = var.run_tags
+  timeout         = var.run_timeouts.export
 
   input {
     name = "mmar"
@@ -111,6 +114,7 @@ resource "clara_training_run" "finetuned_inference" {
   environment     = azureml_environment.clara.id
   command         = "bash $${{inputs.mmar}}/commands/infer.sh --model $${{inputs.model}}"
   tags            = var.run_tags
+  timeout         = var.run_timeouts.inference
 
   input {
     name = "mmar"

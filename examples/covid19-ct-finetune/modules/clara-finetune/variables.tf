@@ -60,3 +60,13 @@ variable "run_tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "run_timeouts" {
+  description = "Longest each kind of run may take; Azure cancels it after that. They also bound each run's estimated_max_cost_usd, shown at plan time."
+  type = object({
+    inference = optional(string, "1h")
+    finetune  = optional(string, "4h")
+    export    = optional(string, "1h")
+  })
+  default = {}
+}
