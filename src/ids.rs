@@ -62,6 +62,16 @@ pub fn segment(s: &str) -> String {
     out
 }
 
+/// A region's programmatic name: Azure compares regions without case and spaces
+/// (`East US` = `eastus`).
+pub fn location_name(location: &str) -> String {
+    location
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
 /// Case-insensitive comparison of ARM ids (ARM treats every segment case-insensitively).
 pub fn same_arm_id(a: &str, b: &str) -> bool {
     a.trim_end_matches('/')
@@ -128,11 +138,13 @@ impl WorkspaceId {
         format!("{self}/{collection}/{}", segment(name))
     }
 
+    /// The subscription's path of a region, by its programmatic name: `East US` and
+    /// `eastus` are one region, asked for as `eastus`.
     pub fn location_path(&self, location: &str) -> String {
         format!(
             "/subscriptions/{}/providers/{PROVIDER_SEGMENT}/locations/{}",
             segment(&self.subscription_id),
-            segment(location)
+            segment(&location_name(location))
         )
     }
 

@@ -593,3 +593,92 @@ fn identity_type_is_spelled_as_the_api_spells_it() {
     ws.assert_no_changes(&[]);
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
+
+const SPELLED: &str = r#"
+variable "vm_size" {
+  type    = string
+  default = "standard_nc6s_v3"
+}
+
+variable "location" {
+  type    = string
+  default = "East US"
+}
+
+variable "workspace_id" {
+  type    = string
+  default = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/RG-CLARA/PROVIDERS/MICROSOFT.MACHINELEARNINGSERVICES/WORKSPACES/CLARA-WS"
+}
+
+resource "azureml_gpu_cluster" "s" {
+  provider     = clara
+  name         = "spell-ct"
+  vm_size      = var.vm_size
+  location     = var.location
+  workspace_id = var.workspace_id
+  max_nodes    = 1
+}
+"#;
+
+/// Azure compares VM sizes, regions and ARM ids without case (and regions without spaces):
+/// each spelling plans "No changes" against the others, the configured one stays in state,
+/// and an import read in Azure's spelling plans clean against the user's.
+#[test]
+fn spellings_azure_treats_as_the_same_plan_no_changes() {
+    let ws = Workspace::inline(SPELLED, emulator_config());
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let attrs = || {
+        let state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+        state["resources"][0]["instances"][0]["attributes"].clone()
+    };
+    let a = attrs();
+    assert_eq!(a["vm_size"], "standard_nc6s_v3");
+    assert_eq!(a["location"], "East US");
+    assert!(
+        a["workspace_id"]
+            .as_str()
+            .unwrap()
+            .contains("/RESOURCEGROUPS/RG-CLARA/"),
+        "{a}"
+    );
+    // Azure itself answers with the size upper-cased.
+    let body = ws.emulator.arm_get(a["id"].as_str().unwrap());
+    assert_eq!(
+        body["properties"]["properties"]["vmSize"],
+        "STANDARD_NC6S_V3"
+    );
+
+    let canonical = [
+        "-var=vm_size=Standard_NC6s_v3",
+        "-var=location=eastus",
+        "-var=workspace_id=/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-clara/providers/Microsoft.MachineLearningServices/workspaces/clara-ws",
+    ];
+    ws.assert_no_changes(&canonical);
+    ws.assert_no_changes(&["-var=vm_size=STANDARD_NC6S_V3", "-var=location=EASTUS"]);
+    // A real change still shows.
+    let (code, text) = ws.plan(&["-var=vm_size=Standard_NC12s_v3"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("must be replaced"), "{text}");
+
+    // Import by the canonical id, then plan with the user's spelling.
+    let id = a["id"].as_str().unwrap().to_string();
+    ws.ok(&["state", "rm", "azureml_gpu_cluster.s"]);
+    ws.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "azureml_gpu_cluster.s",
+        &id,
+    ]);
+    ws.assert_no_changes(&[]);
+    let writes = ws.emulator.writes().len();
+    ws.apply(&[]);
+    assert_eq!(
+        ws.emulator.writes().len(),
+        writes,
+        "nothing sent after import"
+    );
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(ws.emulator.computes().is_empty());
+}

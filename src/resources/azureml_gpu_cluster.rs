@@ -76,13 +76,7 @@ fn identity_type(t: &str) -> String {
 
 /// Azure region names compare without case and spaces (`East US` = `eastus`).
 fn same_location(a: &str, b: &str) -> bool {
-    let key = |s: &str| {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase()
-    };
-    key(a) == key(b)
+    crate::ids::location_name(a) == crate::ids::location_name(b)
 }
 
 /// The region's Linux hourly price of one node times `max_nodes`, to the cent's hundredth.
