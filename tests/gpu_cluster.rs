@@ -591,6 +591,36 @@ fn identity_type_is_spelled_as_the_api_spells_it() {
     std::fs::write(ws.dir.join("terraform.tfstate"), state).unwrap();
     ws.assert_no_changes(&["-refresh=false"]);
     ws.assert_no_changes(&[]);
+    // An in-place scale change keeps the identity's principal and tenant known.
+    let principal = |ws: &Workspace| {
+        let state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+        state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "id")
+            .unwrap()["instances"][0]["attributes"]["identity"]["principal_id"]
+            .clone()
+    };
+    let before = principal(&ws);
+    assert!(before.is_string(), "{}", ws.state_file());
+    std::fs::write(
+        ws.dir.join("id.tf"),
+        block("SystemAssigned,UserAssigned").replace("max_nodes = 1", "max_nodes = 2"),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("updated in-place"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| (l.contains("principal_id") || l.contains("tenant_id"))
+                && l.contains("known after apply")),
+        "{text}"
+    );
+    ws.apply(&[]);
+    assert_eq!(principal(&ws), before);
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
 

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use clara_framework::model::{decode, encode};
 use clara_framework::validators::{IntBetween, Length, Matches, OneOf};
 use clara_framework::{
-    ApplyRequest, AttrPath, Attribute, Block, Diagnostics, NestedBlock, PlanRequest, Resource,
-    Schema, TimeoutDefaults, Value, async_trait,
+    ApplyRequest, AttrPath, Attribute, Block, Diagnostics, ModifierRequest, NestedBlock,
+    PlanRequest, Resource, Schema, TimeoutDefaults, Value, async_trait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -72,6 +72,15 @@ const IDENTITY_TYPES: &[&str] = &[
 /// comma) reads as the same type.
 fn identity_type(t: &str) -> String {
     t.split(',').map(str::trim).collect::<Vec<_>>().join(",")
+}
+
+/// Only a system-assigned identity has a principal and tenant (plan modifier of the
+/// identity block's computed attributes).
+fn no_system_identity(r: &ModifierRequest<'_>) -> bool {
+    r.planned_object
+        .get("type")
+        .as_str()
+        .is_some_and(|t| !t.contains("SystemAssigned"))
 }
 
 /// Azure region names compare without case and spaces (`East US` = `eastus`).
@@ -180,7 +189,7 @@ impl Resource<ClaraClient> for GpuCluster {
                 .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
                 .attribute(Attribute::number("gpus_per_node").computed().use_state_for_unknown().describe("GPUs in each node of `vm_size`."))
                 .attribute(Attribute::number("estimated_max_cost_usd_per_hour").computed().describe("Upper bound of the cluster's hourly cost: the region's Linux list price of `vm_size` (the `LowPriority` tier for `vm_priority = \"LowPriority\"`, from the vmSizes API) times `max_nodes`. Known at plan time; null when Azure lists no price."))
-                .attribute(Attribute::string("provisioning_state").computed().describe("Azure provisioning state, e.g. `Succeeded`."))
+                .attribute(Attribute::string("provisioning_state").computed().derive(|_| Some(Value::from("Succeeded"))).describe("Azure provisioning state; planned `Succeeded` (apply waits for the operation, and one that does not reach it fails)."))
                 .attribute(Attribute::string("allocation_state").computed().describe("`Steady` or `Resizing`."))
                 .attribute(Attribute::number("current_node_count").computed().describe("Nodes allocated when last read."))
                 .block(
@@ -189,8 +198,8 @@ impl Resource<ClaraClient> for GpuCluster {
                         Block::new("Managed identity of the cluster's nodes.")
                             .attribute(Attribute::string("type").required().validate(OneOf(IDENTITY_TYPES)).describe("`SystemAssigned`, `UserAssigned` or `SystemAssigned,UserAssigned` (no space, as the API spells it)."))
                             .attribute(Attribute::string_list("identity_ids").optional().describe("ARM ids of user-assigned identities."))
-                            .attribute(Attribute::string("principal_id").computed().describe("Principal id of the system-assigned identity (null for `UserAssigned`)."))
-                            .attribute(Attribute::string("tenant_id").computed().describe("Tenant of the system-assigned identity (null for `UserAssigned`).")),
+                            .attribute(Attribute::string("principal_id").computed().use_state_for_unknown().null_if(no_system_identity).describe("Principal id of the system-assigned identity (null for `UserAssigned`)."))
+                            .attribute(Attribute::string("tenant_id").computed().use_state_for_unknown().null_if(no_system_identity).describe("Tenant of the system-assigned identity (null for `UserAssigned`).")),
                     )
                     .requires_replace(),
                 ),
@@ -272,7 +281,6 @@ impl Resource<ClaraClient> for GpuCluster {
         {
             return; // only spellings differ: "No changes"
         }
-        let creating_or_replacing = req.prior.is_null() || !req.requires_replace.is_empty();
         let planned = req
             .planned
             .as_object_mut()
@@ -288,23 +296,6 @@ impl Resource<ClaraClient> for GpuCluster {
         // what references the cluster (runs) does not change.
         if let Some(name) = planned["name"].as_str() {
             planned.insert("id".into(), Value::from(ws.child("computes", name)));
-        }
-        if planned["provisioning_state"].is_unknown() {
-            // Apply waits for the operation; a cluster that does not reach Succeeded fails it.
-            planned.insert("provisioning_state".into(), Value::from("Succeeded"));
-        }
-        if creating_or_replacing
-            && let Some(identity) = planned.get_mut("identity").and_then(Value::as_object_mut)
-        {
-            // Only a system-assigned identity has a principal and tenant.
-            if identity
-                .get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| !t.contains("SystemAssigned"))
-            {
-                identity.insert("principal_id".into(), Value::Null);
-                identity.insert("tenant_id".into(), Value::Null);
-            }
         }
         if (planned["location"].is_unknown() || planned["location"].is_null())
             && let Some(loc) = workspace_location(client, &ws, diags).await
