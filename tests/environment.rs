@@ -210,3 +210,21 @@ fn generated_import_configuration_plans_clean() {
         1
     );
 }
+
+/// An empty package entry is refused at validate, naming the attribute; nothing is written.
+#[test]
+fn empty_package_names_are_refused() {
+    let ws = Workspace::inline(ENV, emulator_config());
+    for (var, attr) in [
+        ("-var=conda=[\"matplotlib\",\"\"]", "conda_packages"),
+        ("-var=pip=[\" \"]", "pip_packages"),
+    ] {
+        let (code, text) = ws.plan(&[var]);
+        assert_eq!(code, 1, "{var}:\n{text}");
+        assert!(
+            text.contains(attr) && text.contains("non-empty package spec"),
+            "{var}: the diagnostic names {attr}:\n{text}"
+        );
+    }
+    assert!(ws.emulator.writes().is_empty(), "{:?}", ws.emulator.writes());
+}
