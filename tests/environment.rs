@@ -226,5 +226,9 @@ fn empty_package_names_are_refused() {
             "{var}: the diagnostic names {attr}:\n{text}"
         );
     }
-    assert!(ws.emulator.writes().is_empty(), "{:?}", ws.emulator.writes());
+    assert!(
+        ws.emulator.writes().is_empty(),
+        "{:?}",
+        ws.emulator.writes()
+    );
 }

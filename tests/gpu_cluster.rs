@@ -712,3 +712,51 @@ fn spellings_azure_treats_as_the_same_plan_no_changes() {
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(ws.emulator.computes().is_empty());
 }
+
+/// `import {}` with `-generate-config-out`: Terraform writes the cluster's configuration from
+/// what the provider read, and that configuration plans clean (no write follows).
+#[test]
+fn generated_import_configuration_plans_clean() {
+    let ws = Workspace::inline(SPELLED, emulator_config());
+    ws.apply(&[]);
+    let state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+    let id = state["resources"][0]["instances"][0]["attributes"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ws.ok(&["state", "rm", "azureml_gpu_cluster.s"]);
+    let header = std::fs::read_to_string(ws.dir.join("main.tf")).unwrap();
+    let header = &header[..header.find("variable \"vm_size\"").unwrap()];
+    std::fs::write(
+        ws.dir.join("main.tf"),
+        format!("{header}import {{\n  to       = azureml_gpu_cluster.s\n  id       = \"{id}\"\n  provider = clara\n}}\n"),
+    )
+    .unwrap();
+    let (code, text) = ws.tf(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-generate-config-out=generated.tf",
+    ]);
+    assert!(code == 0 || code == 2, "{text}");
+    let generated = std::fs::read_to_string(ws.dir.join("generated.tf")).unwrap();
+    // Azure answers STANDARD_NC6S_V3; the configuration gets the region's spelling.
+    assert!(
+        generated.contains("vm_size") && generated.contains("\"Standard_NC6s_v3\""),
+        "{generated}"
+    );
+    let writes = ws.emulator.writes().len();
+    ws.apply(&[]);
+    assert_eq!(
+        ws.emulator.writes().len(),
+        writes,
+        "the import wrote nothing"
+    );
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(
+        code, 0,
+        "generated config plans clean:\n{generated}\n{text}"
+    );
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(ws.emulator.computes().is_empty());
+}
