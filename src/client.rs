@@ -53,6 +53,13 @@ impl ClaraClient {
                  (or ARM_SUBSCRIPTION_ID, CLARA_RESOURCE_GROUP_NAME and CLARA_WORKSPACE_NAME).",
             );
         }
+        if let Some(Err(e)) = self.default_workspace.as_ref().map(WorkspaceId::check) {
+            diags.error(
+                "Invalid provider workspace",
+                format!("The clara provider's subscription_id / resource_group_name / workspace_name: {e}."),
+            );
+            return None;
+        }
         self.default_workspace.clone()
     }
 }

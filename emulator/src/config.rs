@@ -32,6 +32,8 @@ pub struct Config {
     pub storage: crate::storage::StorageConfig,
     /// NGC emulation: API keys, token and signed-URL lifetimes, extra assets, download faults.
     pub ngc: crate::ngc::config::NgcConfig,
+    /// Switchable AmlCompute quirks (see `arm::compute::model::ComputesConfig`).
+    pub computes: crate::arm::compute::model::ComputesConfig,
     /// Extra service principals with their role names (see README, "Principals and roles").
     pub principals: Vec<crate::auth::PrincipalConfig>,
 }
@@ -76,6 +78,7 @@ impl Default for Config {
             jobs: Default::default(),
             storage: Default::default(),
             ngc: Default::default(),
+            computes: Default::default(),
             principals: Vec::new(),
         }
     }

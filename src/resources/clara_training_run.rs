@@ -967,9 +967,10 @@ fn command_references(command: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A job's ARM id; the name is one path segment, percent-encoded, never interpreted.
+/// A job's ARM id; the name is one path segment, percent-encoded (by `child`), never
+/// interpreted.
 fn job_id(ws: &WorkspaceId, name: &str) -> String {
-    ws.child("jobs", &path_segment(name))
+    ws.child("jobs", name)
 }
 
 fn path_segment(s: &str) -> String {
