@@ -760,3 +760,52 @@ fn generated_import_configuration_plans_clean() {
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(ws.emulator.computes().is_empty());
 }
+
+const PRICED: &str = r#"
+variable "priority" {
+  type    = string
+  default = "Dedicated"
+}
+
+variable "max_nodes" {
+  type    = number
+  default = 2
+}
+
+resource "azureml_gpu_cluster" "p" {
+  provider    = clara
+  name        = "priced-ct"
+  vm_size     = "Standard_NC6s_v3"
+  vm_priority = var.priority
+  max_nodes   = var.max_nodes
+}
+"#;
+
+/// `estimated_max_cost_usd_per_hour` = the region's Linux price of one node (the LowPriority
+/// tier for low-priority clusters) × `max_nodes`, planned before anything exists and
+/// re-planned in place when `max_nodes` changes. The emulator lists Standard_NC6s_v3 at
+/// $3.06/h (LowPriority $0.612/h).
+#[test]
+fn the_cost_bound_is_price_times_max_nodes_at_plan_time() {
+    let ws = Workspace::inline(PRICED, emulator_config());
+    let (code, text) = ws.plan(&["-var=priority=LowPriority"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("estimated_max_cost_usd_per_hour = 1.224"),
+        "2 × $0.612:\n{text}"
+    );
+    ws.apply(&[]);
+    let state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+    assert_eq!(
+        state["resources"][0]["instances"][0]["attributes"]["estimated_max_cost_usd_per_hour"],
+        6.12
+    );
+    let (code, text) = ws.plan(&["-var=max_nodes=3"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("updated in-place")
+            && text.contains("estimated_max_cost_usd_per_hour = 6.12 -> 9.18"),
+        "3 × $3.06, in place:\n{text}"
+    );
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
