@@ -809,3 +809,35 @@ fn the_cost_bound_is_price_times_max_nodes_at_plan_time() {
     );
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
+
+/// A user-assigned identity has no principal or tenant of its own: planned null, not
+/// "(known after apply)"; a system-assigned one's are unknown until Azure makes them.
+#[test]
+fn identity_principal_is_planned_null_for_user_assigned() {
+    let uai = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-clara/providers/Microsoft.ManagedIdentity/userAssignedIdentities/clara-uai";
+    for (kind, unknown) in [("UserAssigned", false), ("SystemAssigned", true)] {
+        let hcl = format!(
+            "resource \"azureml_gpu_cluster\" \"u\" {{\n  provider = clara\n  name = \"uai-cluster\"\n  vm_size = \"Standard_NC6s_v3\"\n  max_nodes = 1\n  identity {{\n    type = \"{kind}\"\n    identity_ids = {}\n  }}\n}}\n",
+            if kind == "UserAssigned" {
+                format!("[\"{uai}\"]")
+            } else {
+                "null".into()
+            }
+        );
+        let ws = Workspace::inline(&hcl, emulator_config());
+        ws.ok(&["plan", "-input=false", "-no-color", "-out=tfplan"]);
+        let plan: serde_json::Value =
+            serde_json::from_str(&ws.ok(&["show", "-json", "tfplan"])).unwrap();
+        let change = &plan["resource_changes"][0]["change"];
+        for attr in ["principal_id", "tenant_id"] {
+            assert_eq!(
+                change["after_unknown"]["identity"][attr] == true,
+                unknown,
+                "{kind} {attr}: {change}"
+            );
+            if !unknown {
+                assert!(change["after"]["identity"][attr].is_null(), "{change}");
+            }
+        }
+    }
+}
