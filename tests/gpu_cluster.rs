@@ -841,3 +841,45 @@ fn identity_principal_is_planned_null_for_user_assigned() {
         }
     }
 }
+
+const TAGGED: &str = r#"
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+resource "azureml_gpu_cluster" "t" {
+  provider  = clara
+  name      = "tagged-ct"
+  vm_size   = "Standard_NC6s_v3"
+  max_nodes = 1
+  tags      = var.tags
+}
+"#;
+
+/// `tags = {}` and no tags are the same to Azure: switching between them applies with no
+/// request and plans clean; a real tag still travels.
+#[test]
+fn empty_tags_equal_no_tags() {
+    let ws = Workspace::inline(TAGGED, emulator_config());
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let writes = ws.emulator.writes().len();
+    for v in ["-var=tags=null", "-var=tags={}"] {
+        ws.apply(&[v]);
+        ws.assert_no_changes(&[v]);
+    }
+    assert_eq!(
+        ws.emulator.writes().len(),
+        writes,
+        "{{}} ↔ no tags sends nothing"
+    );
+    ws.apply(&["-var=tags={team=\"ct\"}"]);
+    assert!(ws.emulator.writes().len() > writes, "a real tag is sent");
+    let id = ws.emulator.computes()[0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ws.emulator.arm_get(&id)["tags"]["team"], "ct");
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
