@@ -469,7 +469,9 @@ impl Resource<ClaraClient> for GpuCluster {
                 return req.prior.clone();
             }
         }
-        if prior.tags != want.tags || prior.description != want.description {
+        // `tags = {}` and no tags are the same to Azure: switching between them sends nothing.
+        let tags = |t: &Option<BTreeMap<String, String>>| t.clone().unwrap_or_default();
+        if tags(&prior.tags) != tags(&want.tags) || prior.description != want.description {
             // Tags and description travel only in a full PUT, which Azure accepts on an
             // existing AmlCompute when nothing immutable differs.
             if let Err(e) = client
