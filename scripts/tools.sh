@@ -11,6 +11,11 @@
 #                                  scripts/azurite/) into .tools/node_modules and print the
 #                                  path of azurite-blob; see scripts/azurite.sh to run it
 #   scripts/tools.sh all           both
+#   scripts/tools.sh azureml       install Microsoft's azure-ai-ml 1.35.2 + azure-identity (the
+#                                  oracle of tests/oracle_azureml.rs) into .tools/azureml-venv
+#                                  from scripts/python/azureml-requirements.txt (every package
+#                                  pinned with its sha256: --require-hashes --no-deps) and print
+#                                  the venv's python; needs Python 3.11 (the locked wheels)
 #
 # Environment:
 #   TERRAFORM=/path/to/terraform   use this binary (must be >= 1.11)
@@ -169,13 +174,41 @@ ensure_azurite() {
   printf '%s\n' "$bin"
 }
 
+# ---------------------------------------------------------------------------------------
+# azureml (Microsoft's Python SDK, used as an oracle by the tests)
+
+ensure_azureml() {
+  local venv=$TOOLS/azureml-venv req=$ROOT/scripts/python/azureml-requirements.txt py=${PYTHON:-python3} want
+  [[ -f $req ]] || die "$req missing"
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  lock_tools
+  if [[ ! -x $venv/bin/python || "$(cat "$venv/.requirements-sha256" 2>/dev/null)" != "$want" ]]; then
+    command -v "$py" >/dev/null 2>&1 || die "$py not found; the azureml oracle needs Python 3.11"
+    "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' ||
+      die "$py is not Python 3.11; the locked wheels in ${req#"$ROOT"/} are cp311"
+    log "installing azure-ai-ml (locked, ${req#"$ROOT"/}) into ${venv#"$ROOT"/}"
+    local t0=$SECONDS
+    rm -rf "$venv"
+    "$py" -m venv "$venv" || die "'$py -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)"
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
+      --require-hashes --no-deps --only-binary=:all: -r "$req" >&2 ||
+      die "pip install -r ${req#"$ROOT"/} failed"
+    "$venv/bin/python" -c 'import azure.ai.ml, azure.identity' >&2 || die "azure-ai-ml does not import"
+    printf '%s\n' "$want" >"$venv/.requirements-sha256"
+    log "azure-ai-ml installed in $((SECONDS - t0))s"
+  fi
+  log "azureml python: $venv/bin/python"
+  printf '%s\n' "$venv/bin/python"
+}
+
 case ${1:-terraform} in
   terraform) ensure_terraform ;;
   azurite) ensure_azurite ;;
+  azureml) ensure_azureml ;;
   all)
     ensure_terraform
     ensure_azurite
     ;;
   -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
-  *) die "unknown sub-command '$1' (terraform | azurite | all | help)" ;;
+  *) die "unknown sub-command '$1' (terraform | azurite | azureml | all | help)" ;;
 esac

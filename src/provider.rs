@@ -231,8 +231,12 @@ impl Provider for ClaraProvider {
         let auth = AuthSettings {
             tenant_id: setting(config, "tenant_id", &["ARM_TENANT_ID"]),
             client_id: setting(config, "client_id", &["ARM_CLIENT_ID"]),
-            client_secret: setting(config, "client_secret", &["ARM_CLIENT_SECRET"])
-                .map(Secret::new),
+            // An empty client_secret written in the configuration is a mistake to report, not
+            // a reason to try the next method (an empty ARM_CLIENT_SECRET counts as unset).
+            client_secret: match config.get("client_secret").as_str() {
+                Some(s) if s.trim().is_empty() => Some(Secret::new("")),
+                _ => setting(config, "client_secret", &["ARM_CLIENT_SECRET"]).map(Secret::new),
+            },
             use_cli: flag(config, "use_cli", "ARM_USE_CLI", true),
             use_msi: flag(config, "use_msi", "ARM_USE_MSI", false),
             msi_endpoint: setting(config, "msi_endpoint", &["ARM_MSI_ENDPOINT"]),

@@ -24,6 +24,8 @@ pub struct Inner {
     pub rate_limits: RateLimits,
     /// NGC catalog, auth service and object store (`crate::ngc`).
     pub ngc: crate::ngc::NgcState,
+    /// Entra ID token signing key (`crate::auth`).
+    pub entra: crate::auth::Entra,
 }
 
 impl AppState {

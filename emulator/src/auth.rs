@@ -1,7 +1,21 @@
-//! Entra ID (AAD v2) token endpoint emulation and bearer-token checks for ARM routes.
+//! Entra ID (AAD v2 endpoint) token endpoint emulation, the access tokens it issues, and the
+//! checks every protected route makes: signature, lifetime, audience per route family, and the
+//! caller's Azure RBAC roles on ARM routes.
 //!
-//! Only the client-credentials grant is supported. Tokens are random opaque strings (not
-//! JWTs); they are persisted with their expiry so they survive a restart.
+//! Only the client-credentials grant is supported. Access tokens are RS256 JWTs shaped like
+//! the v1.0 tokens Entra issues to Microsoft's first-party resources (ARM, Storage, Azure ML):
+//! `aud` is the resource of the requested scope, `iss` is `https://sts.windows.net/{tid}/`.
+//! The signing key is generated once per state dir (`DIR/entra_signing.pk8`), so tokens
+//! survive a restart; its public half is served as the tenant's JWKS.
+
+use std::path::Path as FsPath;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair, UnparsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use serde::{Deserialize, Serialize};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -9,13 +23,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 
 use crate::app::AppState;
 use crate::arm::error::ArmError;
 use crate::pipeline::RouteExt;
-use crate::util::{new_guid, now_ms, random_token, rfc3339};
+use crate::util::{new_guid, now_ms, rfc3339, stable_guid, write_atomic};
 
 pub fn routes(app: &AppState) -> Router<AppState> {
     Router::new()
@@ -26,6 +40,14 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(openid_configuration).token(app, "discovery.openid"),
+        )
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            get(jwks).token(app, "discovery.keys"),
+        )
+        .route(
+            "/{tenant}/discovery/keys",
+            get(jwks).token(app, "discovery.keys"),
         )
         .route(
             "/common/discovery/instance",
@@ -85,7 +107,7 @@ async fn token(
             );
         }
     }
-    if field("client_id") != app.config.client_id {
+    let Some(principal) = app.config.principal(field("client_id")) else {
         return aad_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -96,15 +118,15 @@ async fn token(
                 app.config.tenant_id
             ),
         );
-    }
-    if field("client_secret") != app.config.client_secret {
+    };
+    if field("client_secret") != principal.client_secret {
         return aad_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,
             &format!(
                 "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
-                app.config.client_id
+                principal.client_id
             ),
         );
     }
@@ -127,15 +149,41 @@ async fn token(
             ),
         );
     }
+    // Everything before the last '/' of a scope is the resource; a v1.0 token's `aud` is that
+    // resource as written (so `https://management.azure.com//.default` gives a trailing '/').
+    let mut resources: Vec<&str> = scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.rsplit_once('/').map_or(s, |(r, _)| r))
+        .collect();
+    resources.dedup();
+    if resources.len() != 1 {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            28000,
+            &format!(
+                "AADSTS28000: Provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid."
+            ),
+        );
+    }
+    let resource = resources[0];
+    if Audience::of(resource).is_none() {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            &format!(
+                "AADSTS500011: The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+                app.config.tenant_id
+            ),
+        );
+    }
 
-    let access_token = random_token();
     let ttl = app.config.token_expires_in_s;
-    let expires_at = now_ms() + ttl * 1000;
-    app.store.write(|d| {
-        let now = now_ms();
-        d.tokens.retain(|_, exp| *exp > now);
-        d.tokens.insert(access_token.clone(), expires_at);
-    });
+    let access_token = app
+        .entra
+        .issue(&app.config.tenant_id, &principal, resource, ttl);
     let body = json!({
         "token_type": "Bearer",
         "expires_in": ttl,
@@ -236,10 +284,354 @@ async fn instance_discovery(
     .into_response()
 }
 
-// ---- bearer check for ARM routes -----------------------------------------------------------
+async fn jwks(State(app): State<AppState>) -> Response {
+    axum::Json(json!({ "keys": [app.entra.jwk()] })).into_response()
+}
 
-/// Accepts only `Authorization: Bearer <token issued by this emulator, not expired>`.
-pub fn check_bearer(app: &AppState, headers: &HeaderMap) -> Result<(), ArmError> {
+// ---- principals and roles ------------------------------------------------------------------
+
+/// Built-in Azure role names the emulator knows (see README, "Principals and roles").
+pub const KNOWN_ROLES: &[&str] = &[
+    "Owner",
+    "Contributor",
+    "Reader",
+    "AzureML Data Scientist",
+    "Storage Blob Data Owner",
+    "Storage Blob Data Contributor",
+    "Storage Blob Data Reader",
+];
+
+/// An extra service principal (`principals` in the config): its credentials and the role
+/// names assigned to it over the subscription.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Object id of the service principal (`oid`); default derived from `client_id`.
+    #[serde(default)]
+    pub object_id: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// A principal that may sign in: the config's own client (roles `Owner` and
+/// `Storage Blob Data Owner`) or one of `principals`.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub client_id: String,
+    pub client_secret: String,
+    pub object_id: String,
+    pub roles: Vec<String>,
+}
+
+pub fn object_id_for(client_id: &str) -> String {
+    stable_guid(&format!(
+        "service-principal/{}",
+        client_id.to_ascii_lowercase()
+    ))
+}
+
+pub fn check_principals(list: &[PrincipalConfig], main_client: &str) -> Result<(), String> {
+    let mut seen = vec![main_client.to_ascii_lowercase()];
+    for p in list {
+        if p.client_id.trim().is_empty() || p.client_secret.is_empty() {
+            return Err("every principal needs client_id and client_secret".into());
+        }
+        if seen.contains(&p.client_id.to_ascii_lowercase()) {
+            return Err(format!("client_id '{}' is listed twice", p.client_id));
+        }
+        seen.push(p.client_id.to_ascii_lowercase());
+        for r in &p.roles {
+            if !KNOWN_ROLES.iter().any(|k| k.eq_ignore_ascii_case(r)) {
+                return Err(format!(
+                    "principal '{}': unknown role '{r}' (known: {})",
+                    p.client_id,
+                    KNOWN_ROLES.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Principal {
+    fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+    }
+
+    /// Whether one of the principal's roles grants the ARM `action`
+    /// (`Microsoft.MachineLearningServices/workspaces/computes/write`, …), following the
+    /// built-in role definitions' `actions` / `notActions`.
+    pub fn may(&self, action: &str) -> bool {
+        let a = action.to_ascii_lowercase();
+        if self.has("Owner") || self.has("Contributor") {
+            return true;
+        }
+        if self.has("Reader") && a.ends_with("/read") {
+            return true;
+        }
+        if self.has("AzureML Data Scientist") {
+            const WS: &str = "microsoft.machinelearningservices/workspaces/";
+            let allowed = a.strip_prefix(WS).is_some_and(|rest| {
+                ["/read", "/action", "/delete", "/write"]
+                    .iter()
+                    .any(|v| rest.ends_with(v))
+            });
+            let denied = [
+                "microsoft.machinelearningservices/workspaces/delete",
+                "microsoft.machinelearningservices/workspaces/write",
+                "microsoft.machinelearningservices/workspaces/computes/listkeys/action",
+                "microsoft.machinelearningservices/workspaces/listkeys/action",
+                "microsoft.machinelearningservices/workspaces/hubs/write",
+                "microsoft.machinelearningservices/workspaces/hubs/delete",
+                "microsoft.machinelearningservices/workspaces/featurestores/write",
+                "microsoft.machinelearningservices/workspaces/featurestores/delete",
+            ]
+            .contains(&a.as_str())
+                || (a.starts_with("microsoft.machinelearningservices/workspaces/computes/")
+                    && (a.ends_with("/write") || a.ends_with("/delete")));
+            if allowed && !denied {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Storage data access from the `Storage Blob Data *` roles: `None`, `Some(false)` read
+    /// only, `Some(true)` read and write.
+    pub fn blob_data_access(&self) -> Option<bool> {
+        if self.has("Storage Blob Data Owner") || self.has("Storage Blob Data Contributor") {
+            Some(true)
+        } else if self.has("Storage Blob Data Reader") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+impl crate::config::Config {
+    /// The principal signing in with `client_id` (case-insensitive, as Entra compares GUIDs).
+    pub fn principal(&self, client_id: &str) -> Option<Principal> {
+        if client_id.eq_ignore_ascii_case(&self.client_id) && !client_id.is_empty() {
+            return Some(Principal {
+                client_id: self.client_id.clone(),
+                client_secret: self.client_secret.clone(),
+                object_id: object_id_for(&self.client_id),
+                roles: vec!["Owner".into(), "Storage Blob Data Owner".into()],
+            });
+        }
+        self.principals
+            .iter()
+            .find(|p| p.client_id.eq_ignore_ascii_case(client_id))
+            .map(|p| Principal {
+                client_id: p.client_id.clone(),
+                client_secret: p.client_secret.clone(),
+                object_id: p
+                    .object_id
+                    .clone()
+                    .unwrap_or_else(|| object_id_for(&p.client_id)),
+                roles: p.roles.clone(),
+            })
+    }
+
+    /// The principal whose service principal has object id `oid`.
+    pub fn principal_by_oid(&self, oid: &str) -> Option<Principal> {
+        std::iter::once(self.client_id.clone())
+            .chain(self.principals.iter().map(|p| p.client_id.clone()))
+            .filter_map(|c| self.principal(&c))
+            .find(|p| p.object_id.eq_ignore_ascii_case(oid))
+    }
+}
+
+// ---- audiences -----------------------------------------------------------------------------
+
+/// The resource a token was issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// `https://management.azure.com[/]`, `https://management.core.windows.net[/]`.
+    Arm,
+    /// `https://storage.azure.com[/]`.
+    Storage,
+    /// `https://ml.azure.com[/]` (Azure ML data plane).
+    Ml,
+}
+
+impl Audience {
+    pub fn of(resource: &str) -> Option<Audience> {
+        match resource.trim_end_matches('/').to_ascii_lowercase().as_str() {
+            "https://management.azure.com" | "https://management.core.windows.net" => {
+                Some(Audience::Arm)
+            }
+            "https://storage.azure.com" => Some(Audience::Storage),
+            "https://ml.azure.com" => Some(Audience::Ml),
+            _ => None,
+        }
+    }
+}
+
+/// Which audiences a family of routes accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteFamily {
+    /// Azure Resource Manager: ARM tokens only.
+    Arm,
+    /// Azure ML data plane (MLflow, run history): ML or ARM tokens.
+    MlDataPlane,
+}
+
+impl RouteFamily {
+    fn accepts(self, aud: Audience) -> bool {
+        match self {
+            RouteFamily::Arm => aud == Audience::Arm,
+            RouteFamily::MlDataPlane => matches!(aud, Audience::Ml | Audience::Arm),
+        }
+    }
+}
+
+// ---- signing key and tokens ----------------------------------------------------------------
+
+const SIGNING_KEY_FILE: &str = "entra_signing.pk8";
+
+/// The tenant's token signing key (RSA 2048, persisted in the state dir).
+pub struct Entra {
+    key: RsaKeyPair,
+    kid: String,
+}
+
+/// What a valid token says about its caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub oid: String,
+    pub appid: String,
+    pub audience: Audience,
+}
+
+impl Entra {
+    pub fn open(dir: &FsPath) -> Result<Entra, String> {
+        let path = dir.join(SIGNING_KEY_FILE);
+        let der = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = RsaKeyPair::generate(KeySize::Rsa2048)
+                    .map_err(|_| "generating the Entra signing key failed".to_string())?;
+                let der = key
+                    .as_der()
+                    .map_err(|_| "encoding the Entra signing key failed".to_string())?
+                    .as_ref()
+                    .to_vec();
+                write_atomic(&path, &der).map_err(|e| format!("{}: {e}", path.display()))?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+                }
+                der
+            }
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let key = RsaKeyPair::from_pkcs8(&der)
+            .map_err(|e| format!("{}: not an RSA key: {e}", path.display()))?;
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            key.public_key().as_ref(),
+        );
+        let kid = B64URL.encode(digest.as_ref());
+        Ok(Entra { key, kid })
+    }
+
+    /// The public key as a JWK (`kty`, `use`, `kid`, `x5t`, `n`, `e`), as in Entra's
+    /// `discovery/v2.0/keys`.
+    pub fn jwk(&self) -> Value {
+        let public = self.key.public_key();
+        let n = public.modulus().big_endian_without_leading_zero();
+        let e = public.exponent().big_endian_without_leading_zero();
+        json!({
+            "kty": "RSA",
+            "use": "sig",
+            "kid": self.kid,
+            "x5t": self.kid,
+            "n": B64URL.encode(n),
+            "e": B64URL.encode(e),
+        })
+    }
+
+    /// A v1.0 access token for `resource` (the scope without `/.default`).
+    pub fn issue(&self, tenant: &str, p: &Principal, resource: &str, ttl_s: u64) -> String {
+        let now = now_ms() / 1000;
+        let header = json!({ "typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid });
+        let issuer = format!("https://sts.windows.net/{tenant}/");
+        let nonce = |n: usize| {
+            let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+            B64URL.encode(bytes)
+        };
+        let claims = json!({
+            "aud": resource,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl_s,
+            "aio": nonce(36),
+            "appid": p.client_id,
+            "appidacr": "1",
+            "idp": issuer,
+            "idtyp": "app",
+            "oid": p.object_id,
+            "rh": format!("0.{}.", nonce(40)),
+            "sub": p.object_id,
+            "tid": tenant,
+            "uti": nonce(16),
+            "ver": "1.0",
+        });
+        let signing_input = format!(
+            "{}.{}",
+            B64URL.encode(header.to_string()),
+            B64URL.encode(claims.to_string())
+        );
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let mut sig = vec![0u8; self.key.public_modulus_len()];
+        self.key
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &rng,
+                signing_input.as_bytes(),
+                &mut sig,
+            )
+            .expect("RSA signing with a valid key");
+        format!("{signing_input}.{}", B64URL.encode(sig))
+    }
+
+    /// The claims of a token this tenant signed, or `None` (forged, malformed, other key).
+    fn verify(&self, token: &str) -> Option<Value> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let header: Value = serde_json::from_slice(&B64URL.decode(h).ok()?).ok()?;
+        if header["alg"] != "RS256" {
+            return None;
+        }
+        let sig = B64URL.decode(s).ok()?;
+        let public = UnparsedPublicKey::new(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            self.key.public_key().as_ref(),
+        );
+        public.verify(format!("{h}.{c}").as_bytes(), &sig).ok()?;
+        serde_json::from_slice(&B64URL.decode(c).ok()?).ok()
+    }
+}
+
+// ---- bearer check --------------------------------------------------------------------------
+
+/// Accepts only `Authorization: Bearer <token signed by this tenant, not expired>` whose
+/// audience the route family accepts.
+pub fn check_bearer(
+    app: &AppState,
+    headers: &HeaderMap,
+    family: RouteFamily,
+) -> Result<Caller, ArmError> {
     let challenge = format!(
         "Bearer authorization_uri=\"{}/{}\", error=\"invalid_token\", error_description=\"The authentication failed because of missing 'Authorization' header.\"",
         app.base_url, app.config.tenant_id
@@ -265,22 +657,230 @@ pub fn check_bearer(app: &AppState, headers: &HeaderMap) -> Result<(), ArmError>
         )
         .with_header("www-authenticate", challenge));
     };
-    let expiry = app.store.read(|d| d.tokens.get(token).copied());
-    match expiry {
-        None => Err(ArmError::unauthorized(
+    let Some(claims) = app.entra.verify(token) else {
+        return Err(ArmError::unauthorized(
             "InvalidAuthenticationToken",
             "The access token is invalid.",
         )
-        .with_header("www-authenticate", challenge)),
-        Some(exp) if exp <= now_ms() => Err(ArmError::unauthorized(
+        .with_header("www-authenticate", challenge));
+    };
+    let exp_ms = claims["exp"].as_u64().unwrap_or(0) * 1000;
+    if exp_ms <= now_ms() {
+        return Err(ArmError::unauthorized(
             "ExpiredAuthenticationToken",
             format!(
                 "The access token expiry UTC time '{}' is earlier than current UTC time '{}'.",
-                rfc3339(exp),
+                rfc3339(exp_ms),
                 rfc3339(now_ms())
             ),
         )
-        .with_header("www-authenticate", challenge)),
-        Some(_) => Ok(()),
+        .with_header("www-authenticate", challenge));
+    }
+    let aud = claims["aud"].as_str().unwrap_or_default();
+    let audience = Audience::of(aud).filter(|a| family.accepts(*a));
+    let Some(audience) = audience else {
+        let allowed = match family {
+            RouteFamily::Arm => {
+                "'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'"
+            }
+            RouteFamily::MlDataPlane => {
+                "'https://ml.azure.com/','https://ml.azure.com','https://management.core.windows.net/','https://management.azure.com/'"
+            }
+        };
+        return Err(ArmError::unauthorized(
+            "InvalidAuthenticationTokenAudience",
+            format!(
+                "The access token has been obtained for wrong audience or resource '{aud}'. It should exactly match with one of the allowed audiences {allowed}."
+            ),
+        )
+        .with_header("www-authenticate", challenge));
+    };
+    Ok(Caller {
+        oid: claims["oid"].as_str().unwrap_or_default().to_string(),
+        appid: claims["appid"].as_str().unwrap_or_default().to_string(),
+        audience,
+    })
+}
+
+/// The ARM action a request performs, e.g. `Microsoft.MachineLearningServices/workspaces/
+/// computes/write`, and its scope (the resource id); `None` for paths outside a provider.
+pub fn arm_action(method: &str, path: &str) -> Option<(String, String)> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let p = segs
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("providers"))?;
+    let namespace = *segs.get(p + 1)?;
+    let rest = &segs[p + 2..];
+    let mut types = Vec::new();
+    let mut i = 0;
+    let mut scope_end = p + 2;
+    let mut trailing_action = None;
+    while i < rest.len() {
+        match rest.get(i + 1) {
+            Some(_) => {
+                types.push(rest[i]);
+                i += 2;
+                scope_end = p + 2 + i;
+            }
+            None => {
+                if method == "POST" {
+                    trailing_action = Some(rest[i]);
+                } else {
+                    types.push(rest[i]);
+                    scope_end = p + 2 + i + 1;
+                }
+                i += 1;
+            }
+        }
+    }
+    let verb = match (method, trailing_action) {
+        (_, Some(a)) => format!("{a}/action"),
+        ("GET" | "HEAD", _) => "read".into(),
+        ("DELETE", _) => "delete".into(),
+        _ => "write".into(),
+    };
+    let mut action = namespace.to_string();
+    for t in &types {
+        action.push('/');
+        action.push_str(t);
+    }
+    action.push('/');
+    action.push_str(&verb);
+    let scope = format!("/{}", segs[..scope_end.min(segs.len())].join("/"));
+    Some((action, scope))
+}
+
+/// 403 `AuthorizationFailed` unless the caller's roles grant the request's ARM action.
+pub fn authorize(
+    app: &AppState,
+    caller: &Caller,
+    method: &str,
+    path: &str,
+) -> Result<(), ArmError> {
+    let Some((action, scope)) = arm_action(method, path) else {
+        return Ok(());
+    };
+    let allowed = app
+        .config
+        .principal_by_oid(&caller.oid)
+        .is_some_and(|p| p.may(&action));
+    if allowed {
+        return Ok(());
+    }
+    Err(ArmError::new(
+        StatusCode::FORBIDDEN,
+        "AuthorizationFailed",
+        format!(
+            "The client '{}' with object id '{}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+            caller.appid, caller.oid
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_from_paths() {
+        let ws = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws";
+        assert_eq!(
+            arm_action("PUT", &format!("{ws}/computes/gpu")).unwrap(),
+            (
+                "Microsoft.MachineLearningServices/workspaces/computes/write".into(),
+                format!("{ws}/computes/gpu")
+            )
+        );
+        assert_eq!(
+            arm_action(
+                "POST",
+                &format!("{ws}/datastores/workspaceblobstore/listSecrets")
+            )
+            .unwrap(),
+            (
+                "Microsoft.MachineLearningServices/workspaces/datastores/listSecrets/action".into(),
+                format!("{ws}/datastores/workspaceblobstore")
+            )
+        );
+        assert_eq!(
+            arm_action("GET", &format!("{ws}/computes")).unwrap().0,
+            "Microsoft.MachineLearningServices/workspaces/computes/read"
+        );
+        assert_eq!(
+            arm_action("GET", ws).unwrap().0,
+            "Microsoft.MachineLearningServices/workspaces/read"
+        );
+        assert!(arm_action("GET", "/subscriptions/s/resourceGroups/rg").is_none());
+    }
+
+    #[test]
+    fn role_definitions() {
+        let p = |roles: &[&str]| Principal {
+            client_id: "c".into(),
+            client_secret: "s".into(),
+            object_id: "o".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        };
+        let ml = "Microsoft.MachineLearningServices/workspaces";
+        let reader = p(&["Reader", "Storage Blob Data Reader"]);
+        assert!(reader.may(&format!("{ml}/computes/read")));
+        assert!(!reader.may(&format!("{ml}/computes/write")));
+        assert!(!reader.may(&format!("{ml}/datastores/listSecrets/action")));
+        assert_eq!(reader.blob_data_access(), Some(false));
+        let ds = p(&["AzureML Data Scientist"]);
+        assert!(ds.may(&format!("{ml}/jobs/write")));
+        assert!(ds.may(&format!("{ml}/datastores/listSecrets/action")));
+        assert!(!ds.may(&format!("{ml}/computes/write")));
+        assert!(!ds.may(&format!("{ml}/computes/delete")));
+        assert!(!ds.may(&format!("{ml}/write")));
+        assert!(p(&["Contributor"]).may(&format!("{ml}/computes/delete")));
+        assert!(!p(&["Storage Blob Data Contributor"]).may(&format!("{ml}/read")));
+    }
+
+    #[test]
+    fn audiences_follow_the_scope_resource() {
+        assert_eq!(
+            Audience::of("https://management.azure.com"),
+            Some(Audience::Arm)
+        );
+        assert_eq!(
+            Audience::of("https://management.azure.com/"),
+            Some(Audience::Arm)
+        );
+        assert_eq!(
+            Audience::of("https://storage.azure.com"),
+            Some(Audience::Storage)
+        );
+        assert_eq!(Audience::of("https://ml.azure.com"), Some(Audience::Ml));
+        assert_eq!(Audience::of("https://vault.azure.net"), None);
+        assert!(RouteFamily::MlDataPlane.accepts(Audience::Arm));
+        assert!(!RouteFamily::Arm.accepts(Audience::Storage));
+        assert!(!RouteFamily::MlDataPlane.accepts(Audience::Storage));
+    }
+
+    #[test]
+    fn tokens_verify_and_carry_v1_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let entra = Entra::open(dir.path()).unwrap();
+        let p = Principal {
+            client_id: "app".into(),
+            client_secret: "s".into(),
+            object_id: "oid-1".into(),
+            roles: vec![],
+        };
+        let t = entra.issue("tid", &p, "https://storage.azure.com", 60);
+        let claims = entra.verify(&t).unwrap();
+        assert_eq!(claims["aud"], "https://storage.azure.com");
+        assert_eq!(claims["iss"], "https://sts.windows.net/tid/");
+        assert_eq!(claims["ver"], "1.0");
+        assert_eq!(claims["idtyp"], "app");
+        assert_eq!(claims["oid"], "oid-1");
+        let mut forged = t.clone();
+        forged.pop();
+        forged.push(if t.ends_with('A') { 'B' } else { 'A' });
+        assert!(entra.verify(&forged).is_none());
+        // the same key after a restart
+        let again = Entra::open(dir.path()).unwrap();
+        assert!(again.verify(&t).is_some());
     }
 }

@@ -32,6 +32,8 @@ pub struct Config {
     pub storage: crate::storage::StorageConfig,
     /// NGC emulation: API keys, token and signed-URL lifetimes, extra assets, download faults.
     pub ngc: crate::ngc::config::NgcConfig,
+    /// Extra service principals with their role names (see README, "Principals and roles").
+    pub principals: Vec<crate::auth::PrincipalConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +68,7 @@ impl Default for Config {
             jobs: Default::default(),
             storage: Default::default(),
             ngc: Default::default(),
+            principals: Vec::new(),
         }
     }
 }
@@ -89,6 +92,8 @@ impl Config {
             .check()
             .map_err(|e| format!("config.storage: {e}"))?;
         self.ngc.check().map_err(|e| format!("config.ngc: {e}"))?;
+        crate::auth::check_principals(&self.principals, &self.client_id)
+            .map_err(|e| format!("config.principals: {e}"))?;
         self.faults
             .check()
             .map_err(|e| format!("config.faults: {e}"))

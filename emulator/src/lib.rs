@@ -15,6 +15,7 @@ pub mod config;
 pub mod faults;
 pub mod headers;
 pub mod log;
+pub mod metadata;
 pub mod mlflow;
 pub mod ngc;
 pub mod pipeline;

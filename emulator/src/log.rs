@@ -42,6 +42,8 @@ const SECRET_KEYS: &[&str] = &[
     "secondarykey",
     "connectionstring",
     "access_token",
+    // NGC `POST /v3/keys/get-caller-info` sends the key as the form field `credentials`.
+    "credentials",
 ];
 
 pub struct RequestLog {

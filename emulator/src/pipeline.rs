@@ -167,11 +167,24 @@ async fn run(
 ) -> Response {
     let scope = spec.scope;
     if scope == Scope::Arm {
-        if let Err(e) = crate::auth::check_bearer(app, req.headers()) {
+        // ARM routes take ARM tokens; data-plane routes (MLflow) Azure ML or ARM tokens.
+        let family = if spec.api_version {
+            crate::auth::RouteFamily::Arm
+        } else {
+            crate::auth::RouteFamily::MlDataPlane
+        };
+        let caller = match crate::auth::check_bearer(app, req.headers(), family) {
+            Ok(c) => c,
+            Err(e) => return e.into_response(),
+        };
+        if spec.api_version
+            && let Err(e) = crate::arm::require_api_version(req.uri())
+        {
             return e.into_response();
         }
         if spec.api_version
-            && let Err(e) = crate::arm::require_api_version(req.uri())
+            && let Err(e) =
+                crate::auth::authorize(app, &caller, req.method().as_str(), req.uri().path())
         {
             return e.into_response();
         }

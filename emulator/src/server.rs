@@ -131,6 +131,7 @@ pub async fn start(opts: Options) -> Result<Running, BoxError> {
         )?),
         store: Store::open(&opts.state_dir, arm::lro::advance)?,
         log: RequestLog::open(&opts.state_dir)?,
+        entra: crate::auth::Entra::open(&opts.state_dir)?,
         ngc: crate::ngc::NgcState::new(&opts.config.ngc, &opts.state_dir, xfiles_url.clone())?,
         config: opts.config,
         base_url: base_url.clone(),
@@ -184,6 +185,7 @@ pub fn router(app: &AppState) -> Router {
         .merge(arm::routes(app))
         .merge(crate::ngc::routes())
         .merge(admin::routes())
+        .merge(crate::metadata::routes(app))
         .fallback(arm::fallback)
         .method_not_allowed_fallback(arm::method_not_allowed)
         .layer(from_fn_with_state(app.clone(), log::middleware))

@@ -38,6 +38,11 @@ pub struct StorageConfig {
     pub container: Option<String>,
     /// A fixed SAS query string (without `?`) to hand out instead of a signed one.
     pub sas_token: Option<String>,
+    /// Identity-based datastores: every datastore shows `credentials: {"credentialsType":
+    /// "None"}` and has no secrets (the storage account refuses Shared Key, e.g. Azurite in
+    /// OAuth mode standing for an account with shared key access disabled). The emulator then
+    /// writes nothing to storage itself (no job outputs, no container creation).
+    pub identity_based: bool,
 }
 
 impl StorageConfig {
@@ -52,9 +57,10 @@ impl StorageConfig {
         Ok(())
     }
 
-    /// Whether uploads are enabled (an endpoint was configured).
+    /// Whether uploads are enabled (an endpoint was configured, and the account takes the
+    /// account key the emulator signs with).
     pub fn uploads_enabled(&self) -> bool {
-        self.blob_endpoint.is_some()
+        self.blob_endpoint.is_some() && !self.identity_based
     }
 
     pub fn endpoint(&self) -> String {

@@ -156,6 +156,36 @@ async fn custom_storage_account_key() {
     assert_eq!(s.body["key"], "a2V5LWZvci10ZXN0cw==");
 }
 
+#[tokio::test]
+async fn identity_based_datastores_have_no_secrets() {
+    let mut config = common::fast_config();
+    config.storage.identity_based = true;
+    let emu = Emu::start_with(config).await;
+    let token = emu.token().await;
+    let list = emu
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{}/datastores", emu.ws_path()),
+            None,
+        )
+        .await;
+    for ds in list.body["value"].as_array().unwrap() {
+        assert_eq!(
+            ds["properties"]["credentials"],
+            json!({"credentialsType": "None"}),
+            "{ds}"
+        );
+    }
+    let ds = format!("{}/datastores/workspaceblobstore", emu.ws_path());
+    let s = emu
+        .arm(&token, Method::POST, &format!("{ds}/listSecrets"), None)
+        .await;
+    assert_eq!(s.status, StatusCode::BAD_REQUEST, "{}", s.body);
+    assert_eq!(s.error().0, "UserError");
+    assert!(!s.body.to_string().contains(AZURITE_KEY));
+}
+
 fn data_body(uri: &str) -> Value {
     json!({
         "properties": {

@@ -334,7 +334,7 @@ async fn access_control_401_403_404_412() {
     // licence-gated: metadata is readable, files are 412 until accepted
     let (s, body) = ngc.get(&format!("{PT}/versions/1"), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(body["model"]["licenseTerms"][0]["requiresAcceptance"], true);
+    assert_eq!(body["model"]["licenseTerms"][0]["needsAcceptance"], true);
     let (s, body) = ngc.get(&format!("{PT}/versions/1/files"), None).await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED);
     let msg = body["requestStatus"]["statusDescription"].as_str().unwrap();
@@ -925,4 +925,129 @@ async fn config_assets_and_admin_info() {
             .any(|a| a["id"] == "acme/tiny")
     );
     assert!(!info.to_string().contains(DEFAULT_LEGACY_KEY));
+}
+
+/// What ngcsdk 4.37.0's `configure()` calls: `POST /v3/keys/get-caller-info` for `nvapi-`
+/// keys (no bearer; form `credentials`), `GET /v2/orgs` and `GET /v2/org/{org}/teams` for
+/// legacy keys (bearer token).
+#[tokio::test]
+async fn caller_info_orgs_and_teams_for_ngcsdk_configure() {
+    let ngc = Ngc::start().await;
+    let post = |cred: &str| {
+        ngc.emu
+            .client
+            .post(ngc.url("/v3/keys/get-caller-info"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("credentials={cred}"))
+            .send()
+    };
+    let r = post(DEFAULT_NVAPI_KEY).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["type"], "PERSONAL_KEY");
+    assert_eq!(info["orgName"], "nvidia");
+    let roles = info["user"]["roles"].as_array().unwrap();
+    assert!(!roles.is_empty(), "ngcsdk's validate_sak_key needs roles");
+    assert!(roles.iter().any(|r| r["team"]["name"] == "med"), "{info}");
+    // legacy keys and unknown keys are not scoped keys
+    for bad in [DEFAULT_LEGACY_KEY, "nvapi-unknown"] {
+        assert_eq!(post(bad).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    // the key never reaches the request log
+    let log = ngc.emu.requests().await;
+    let line = log.iter().find(|e| e["op"] == "ngc.caller_info").unwrap();
+    assert_eq!(line["body"]["credentials"], "<redacted>");
+    assert!(!line.to_string().contains(DEFAULT_NVAPI_KEY));
+
+    let (s, _) = ngc.get("/v2/orgs?page-size=500", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let token = ngc.token().await;
+    let (s, orgs) = ngc.get("/v2/orgs?page-size=500", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK, "{orgs}");
+    let names: Vec<&str> = orgs["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["nvidia"], "the token is scoped to nvidia");
+    assert_eq!(orgs["paginationInfo"]["totalResults"], 1);
+    let (s, all) = ngc
+        .get("/v2/orgs?page-size=500", Some(DEFAULT_NVAPI_KEY))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(all["organizations"].as_array().unwrap().len() >= 2, "{all}");
+    let (s, teams) = ngc.get("/v2/org/nvidia/teams", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK, "{teams}");
+    assert!(
+        teams["teams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "med")
+    );
+    let (s, _) = ngc.get("/v2/org/clara-private/teams", Some(&token)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// The walkthrough's quick-launch resource, through the routes ngcsdk downloads with: version
+/// metadata (numeric deprecated `id`), the files listing and the presigned-URL manifest.
+#[tokio::test]
+async fn quicklaunch_resource_through_the_presigned_manifest() {
+    let ngc = Ngc::start().await;
+    let base = "/v2/resources/nvidia/azuremlclarablogquicklaunch";
+    let (s, body) = ngc.get(&format!("{base}/versions/example"), None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["recipeVersion"]["status"], "UPLOAD_COMPLETE");
+    assert!(body["recipeVersion"]["id"].is_u64(), "{body}");
+    let files = ngc.manifest(base, "example", 100, None).await;
+    let paths: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert!(
+        paths.contains(&"Clara_COVID19_CT_QuickLaunch.ipynb"),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&"scripts/finetune.sh"), "{paths:?}");
+    let (s, m) = ngc
+        .get(
+            "/v2/resources/org/nvidia/azuremlclarablogquicklaunch/example/files",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    let urls = m["urls"].as_array().unwrap();
+    let names = m["filepath"].as_array().unwrap();
+    assert_eq!(urls.len(), files.len());
+    for (url, name) in urls.iter().zip(names) {
+        let f = files.iter().find(|f| &f["path"] == name).unwrap();
+        let r = ngc
+            .emu
+            .client
+            .get(url.as_str().unwrap())
+            .header("range", "bytes=0-")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        let data = r.bytes().await.unwrap();
+        assert_eq!(sha256_b64(&data), f["sha256_base64"], "{name}");
+    }
+    // the notebook is a notebook and calls the scripts it ships with
+    let nb = urls
+        .iter()
+        .zip(names)
+        .find(|(_, n)| n.as_str().unwrap().ends_with(".ipynb"))
+        .unwrap()
+        .0;
+    let nb: Value = ngc
+        .emu
+        .client
+        .get(nb.as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nb["nbformat"], 4);
+    assert!(nb.to_string().contains("scripts/finetune.sh"));
 }

@@ -37,10 +37,10 @@ variable "admin_username" {
 
 variable "admin_password" {
   description = "Optional node password; write-only, so it never reaches the state."
-  type      = string
-  default   = null
-  sensitive = true
-  ephemeral = true
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
 }
 
 data "azureml_vm_sizes" "gpu" {

@@ -4,10 +4,12 @@
 //! client secret → OIDC (token or token file) → managed identity → Azure CLI.
 //! A method is chosen when its settings are present (secret) or it is enabled
 //! (`use_oidc`, `use_msi`, `use_cli`); the first chosen method wins and later ones
-//! are not tried. All token requests go through the shared reqwest client, so
+//! are not tried. A chosen method is used or fails with an error naming it: a
+//! client secret that is set but empty, or `use_oidc` without a token, is an error,
+//! never a silent fall-back to the Azure CLI. All token requests go through the shared reqwest client, so
 //! extra trusted roots (SSL_CERT_FILE) apply to sign-in too.
 
-mod assertion;
+mod client_credentials;
 mod imds;
 mod refreshing;
 
@@ -17,11 +19,11 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredential,
-    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzureCliCredential, AzureCliCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId,
 };
+
+use client_credentials::{ClientAuth, ClientCredentials, DEFAULT_AUTHORITY};
 use url::Url;
 
 pub use refreshing::{ForceRefresh, RefreshingCredential};
@@ -205,6 +207,30 @@ fn wrap(
     Ok(credential)
 }
 
+fn wrap_client_credentials(
+    method: &'static str,
+    tenant_id: String,
+    client_id: String,
+    auth: ClientAuth,
+    http: &reqwest::Client,
+    authority: &Option<Url>,
+) -> Result<Arc<dyn TokenCredential>, AuthError> {
+    let authority = authority
+        .clone()
+        .unwrap_or_else(|| Url::parse(DEFAULT_AUTHORITY).expect("valid constant URL"));
+    let http = http.clone();
+    wrap(method, move || {
+        Ok(Arc::new(ClientCredentials {
+            method,
+            authority: authority.clone(),
+            tenant_id: tenant_id.clone(),
+            client_id: client_id.clone(),
+            auth: auth.clone(),
+            http: http.clone(),
+        }) as Arc<dyn TokenCredential>)
+    })
+}
+
 /// Chooses and builds the credential for `settings`. The result caches tokens,
 /// refreshes them before expiry, and honours [`ForceRefresh`].
 pub async fn credential(
@@ -223,58 +249,48 @@ pub async fn credential(
         ));
     }
 
-    if let Some(secret) = non_empty_secret(&settings.client_secret) {
+    if let Some(secret) = &settings.client_secret {
+        if secret.is_empty() {
+            return Err(AuthError::InvalidSetting {
+                setting: "client_secret",
+                reason: "is set but empty; give the service principal's secret value (ARM_CLIENT_SECRET), \
+                         or remove client_secret to use another sign-in method"
+                    .into(),
+            });
+        }
         let (tenant, client) = tenant_and_client(settings, "client secret")?;
-        let secret = secret.clone();
-        return wrap("client secret", move || {
-            let options = ClientSecretCredentialOptions {
-                client_options: client_options(&http, &authority),
-            };
-            let secret = azure_core::credentials::Secret::new(secret.expose().to_owned());
-            Ok(
-                ClientSecretCredential::new(&tenant, client.clone(), secret, Some(options))?
-                    as Arc<dyn TokenCredential>,
-            )
-        });
+        let auth = ClientAuth::Secret(secret.clone());
+        return wrap_client_credentials("client secret", tenant, client, auth, &http, &authority);
     }
 
-    let mut notes = Vec::new();
     if settings.use_oidc {
         let token = non_empty_secret(&settings.oidc_token).cloned();
         let file = non_empty(&settings.oidc_token_file_path).map(str::to_owned);
-        if token.is_some() || file.is_some() {
-            let (tenant, client) = tenant_and_client(settings, "OIDC")?;
-            if let Some(token) = token {
-                return wrap("OIDC token", move || {
-                    let options = ClientAssertionCredentialOptions {
-                        client_options: client_options(&http, &authority),
-                    };
-                    Ok(ClientAssertionCredential::new(
-                        tenant.clone(),
-                        client.clone(),
-                        assertion::StaticAssertion(token.clone()),
-                        Some(options),
-                    )? as Arc<dyn TokenCredential>)
-                });
-            }
-            let file = file.expect("checked above");
-            if !std::path::Path::new(&file).is_file() {
-                return Err(AuthError::InvalidSetting {
-                    setting: "oidc_token_file_path",
-                    reason: format!("{file} is not a readable file"),
-                });
-            }
-            return wrap("OIDC token file", move || {
-                let mut options = WorkloadIdentityCredentialOptions::default();
-                options.credential_options.client_options = client_options(&http, &authority);
-                options.tenant_id = Some(tenant.clone());
-                options.client_id = Some(client.clone());
-                options.token_file_path = Some(file.clone().into());
-                Ok(WorkloadIdentityCredential::new(Some(options))? as Arc<dyn TokenCredential>)
+        if token.is_none() && file.is_none() {
+            return Err(AuthError::InvalidSetting {
+                setting: "use_oidc",
+                reason: "is true, but neither oidc_token (ARM_OIDC_TOKEN) nor oidc_token_file_path \
+                         (ARM_OIDC_TOKEN_FILE_PATH, AZURE_FEDERATED_TOKEN_FILE) is set: OIDC sign-in \
+                         needs one of them (the Azure CLI is not tried instead)"
+                    .into(),
             });
         }
-        notes.push("use_oidc is set but neither oidc_token (ARM_OIDC_TOKEN) nor oidc_token_file_path (ARM_OIDC_TOKEN_FILE_PATH) is".to_owned());
+        let (tenant, client) = tenant_and_client(settings, "OIDC")?;
+        if let Some(token) = token {
+            let auth = ClientAuth::Assertion(token);
+            return wrap_client_credentials("OIDC token", tenant, client, auth, &http, &authority);
+        }
+        let file = file.expect("checked above");
+        if !std::path::Path::new(&file).is_file() {
+            return Err(AuthError::InvalidSetting {
+                setting: "oidc_token_file_path",
+                reason: format!("{file} is not a readable file"),
+            });
+        }
+        let auth = ClientAuth::AssertionFile(file.into());
+        return wrap_client_credentials("OIDC token file", tenant, client, auth, &http, &authority);
     }
+    let notes: Vec<String> = Vec::new();
 
     if settings.use_msi {
         // azurerm passes client_id to select a user-assigned identity.
@@ -302,9 +318,6 @@ pub async fn credential(
     }
 
     if settings.use_cli {
-        if !notes.is_empty() {
-            tracing::warn!("{}; falling back to the Azure CLI", notes.join("; "));
-        }
         let tenant = non_empty(&settings.tenant_id).map(str::to_owned);
         return wrap("Azure CLI", move || {
             let options = AzureCliCredentialOptions {
@@ -363,13 +376,38 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_enabled_explains_options() {
+        let err = credential(&none(), &http()).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with("no Azure authentication method is configured. Set client_id"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_configured_method_never_falls_back_to_the_cli() {
+        // use_cli is on (the default) in both cases.
         let s = AuthSettings {
             use_oidc: true,
-            ..none()
+            tenant_id: Some("t".into()),
+            client_id: Some("c".into()),
+            ..AuthSettings::default()
         };
         let err = credential(&s, &http()).await.unwrap_err().to_string();
         assert!(
-            err.starts_with("no Azure authentication method is configured (use_oidc is set"),
+            err.starts_with(
+                "invalid use_oidc: is true, but neither oidc_token (ARM_OIDC_TOKEN) nor"
+            ),
+            "{err}"
+        );
+        let s = AuthSettings {
+            client_secret: Some("".into()),
+            tenant_id: Some("t".into()),
+            client_id: Some("c".into()),
+            ..AuthSettings::default()
+        };
+        let err = credential(&s, &http()).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid client_secret: is set but empty"),
             "{err}"
         );
     }

@@ -309,6 +309,102 @@ impl NgcClient {
         Ok(Some(files))
     }
 
+    /// The presigned object-store URL of every file of `asset` at `version`, from the
+    /// manifest ngcsdk downloads with ([`AssetRef::download_urls_segments`]), paged like the
+    /// files listing. Files the pages leave out are asked for one by one (`?path=`).
+    pub(crate) async fn signed_urls(
+        &self,
+        asset: &AssetRef,
+        version: &str,
+        paths: &[String],
+    ) -> Result<std::collections::HashMap<String, Url>, NgcError> {
+        let what = format!("download URLs of {} {}", asset.kind, asset);
+        let segments = asset.download_urls_segments(version, self.scoped());
+        let pages = self
+            .get_pages(asset, &segments, &[], &what)
+            .await?
+            .ok_or_else(|| not_found(&what, self.scoped()))?;
+        let mut urls = std::collections::HashMap::new();
+        for page in &pages {
+            let list = |k: &str| -> Vec<String> {
+                page.get(k)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            };
+            for (path, url) in list("filepath").into_iter().zip(list("urls")) {
+                let Ok(path) = safe_rel_path(&path) else {
+                    continue; // never used: only listed (and checked) paths are fetched
+                };
+                urls.insert(path, self.signed_url(&what, &url)?);
+            }
+        }
+        for path in paths {
+            if !urls.contains_key(path) {
+                let url = self.signed_url_for(asset, version, path).await?;
+                urls.insert(path.clone(), url);
+            }
+        }
+        Ok(urls)
+    }
+
+    /// One file's presigned URL (`?path=P`), e.g. again after the first one expired.
+    pub(crate) async fn signed_url_for(
+        &self,
+        asset: &AssetRef,
+        version: &str,
+        path: &str,
+    ) -> Result<Url, NgcError> {
+        let what = format!("download URL of file {path} of {} {}", asset.kind, asset);
+        let url = api_url(
+            &self.options.api_url,
+            &asset.download_urls_segments(version, self.scoped()),
+            &[("path", path.to_owned())],
+        );
+        let resp = self.api_get(asset, &url, &what).await?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(asset, &what, &url, resp).await);
+        }
+        let body = json_body(resp, &what, &url).await?;
+        let first = body
+            .get("urls")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .ok_or_else(|| NgcError::Protocol {
+                what: what.clone(),
+                url: redact_url(&url),
+                message: "the answer has no \"urls\"".to_owned(),
+            })?;
+        self.signed_url(&what, first)
+    }
+
+    /// Parses a presigned URL: https, or http only when the API itself is plain http (an
+    /// emulator); never a downgrade.
+    fn signed_url(&self, what: &str, raw: &str) -> Result<Url, NgcError> {
+        let url = self
+            .options
+            .api_url
+            .join(raw)
+            .map_err(|e| NgcError::Protocol {
+                what: what.to_owned(),
+                url: redact_url(&self.options.api_url),
+                message: format!("unusable download URL: {e}"),
+            })?;
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if self.options.api_url.scheme() == "http" => Ok(url),
+            other => Err(NgcError::Protocol {
+                what: what.to_owned(),
+                url: redact_url(&url),
+                message: format!("refusing a {other} download URL from an https API"),
+            }),
+        }
+    }
+
     /// GETs `segments` page by page: page 0 without `page-number`, then `1..totalPages`.
     /// `None` on 404.
     async fn get_pages(

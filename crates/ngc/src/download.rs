@@ -111,7 +111,7 @@ impl NgcClient {
         dir: &Path,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<DownloadOutcome, NgcError> {
-        let jobs = self.jobs(resolved);
+        let jobs = self.jobs(resolved).await?;
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(NgcError::io("create directory", dir))?;
@@ -146,30 +146,34 @@ impl NgcClient {
         })
     }
 
-    fn jobs(&self, resolved: &ResolvedAsset) -> Vec<Job> {
+    /// One job per file. NGC files are fetched from the presigned object-store URLs of the
+    /// download manifest, as ngcsdk does, without credentials.
+    async fn jobs(&self, resolved: &ResolvedAsset) -> Result<Vec<Job>, NgcError> {
         if let Some(single) = &resolved.single {
-            return vec![Job::from_single(resolved.asset.clone(), single)];
+            return Ok(vec![Job::from_single(resolved.asset.clone(), single)]);
         }
         let Some(asset) = &resolved.asset else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
+        if resolved.files.is_empty() {
+            return Ok(Vec::new());
+        }
         let version = asset.version.as_deref().unwrap_or_default();
-        resolved
+        let paths: Vec<String> = resolved.files.iter().map(|f| f.path.clone()).collect();
+        let mut urls = self.signed_urls(asset, version, &paths).await?;
+        Ok(resolved
             .files
             .iter()
             .map(|f| Job {
                 rel_path: f.path.clone(),
-                url: crate::source::api_url(
-                    &self.options.api_url,
-                    &asset.file_segments(version, &f.path, self.scoped()),
-                    &[],
-                ),
+                url: urls.remove(&f.path).expect("signed_urls covers every path"),
                 asset: Some(asset.clone()),
-                ngc_api: true,
+                ngc_api: false,
                 expected_size: Some(f.size),
                 expected_sha256: f.sha256,
+                signed_version: Some(version.to_owned()),
             })
-            .collect()
+            .collect())
     }
 
     async fn fetch_file(
@@ -211,15 +215,46 @@ impl NgcClient {
             .map_err(NgcError::io("open", &part))?;
         restart_at(&mut file, &part, written).await?;
 
+        let mut job = job.clone();
+        let mut url_renewed = false;
         let mut failures = 0u32;
+        // Times the server stated (or delivered) another size than the listing's. Progress
+        // never resets it: a listing that disagrees with the server fails after bounded,
+        // backed-off tries instead of looping (full GET, then a 416 on the resume) forever.
+        let mut disagreements = 0u32;
         while job.expected_size != Some(written) {
-            let (resp, start) = match self.open(job, written).await? {
-                Opened::Body { resp, start } => (resp, start),
-                Opened::Restart => {
+            let opened = match self.open(&job, written).await {
+                Ok(o) => o,
+                // A presigned URL expires (NGC: `Expires`): ask for a fresh one, once.
+                Err(NgcError::Http { status: 403, .. })
+                    if !url_renewed
+                        && let (Some(asset), Some(version)) = (&job.asset, &job.signed_version) =>
+                {
+                    tracing::info!(file = %job.rel_path, "download URL refused (expired?); asking NGC for a new one");
+                    job.url = self.signed_url_for(asset, version, &job.rel_path).await?;
+                    url_renewed = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let stated = match &opened {
+                Opened::Body { total, .. } | Opened::Restart { total } => *total,
+            };
+            if let (Some(listed), Some(served)) = (job.expected_size, stated)
+                && listed != served
+            {
+                disagreements += 1;
+                self.size_disagreement(&job, listed, served, disagreements)
+                    .await?;
+                continue;
+            }
+            let (resp, start) = match opened {
+                Opened::Body { resp, start, .. } => (resp, start),
+                Opened::Restart { .. } => {
                     failures += 1;
                     if failures >= self.retry.attempts() {
                         return Err(self.gave_up(
-                            job,
+                            &job,
                             failures,
                             "the server keeps answering the wrong byte range",
                         ));
@@ -268,12 +303,22 @@ impl NgcClient {
             if complete {
                 break;
             }
+            if broke.is_none()
+                && let Some(listed) = job.expected_size
+            {
+                // The body ended cleanly, short of the listed size.
+                disagreements += 1;
+                file.flush().await.map_err(NgcError::io("write", &part))?;
+                self.size_disagreement(&job, listed, written, disagreements)
+                    .await?;
+                continue;
+            }
             file.flush().await.map_err(NgcError::io("write", &part))?;
             // Consecutive failures count; any progress starts the count again.
             failures = if written > before { 1 } else { failures + 1 };
             let reason = broke.unwrap_or_else(|| format!("the body ended after {written} bytes"));
             if failures >= self.retry.attempts() {
-                return Err(self.gave_up(job, failures, &reason));
+                return Err(self.gave_up(&job, failures, &reason));
             }
             tracing::info!(file = %job.rel_path, written, reason = %reason, "download interrupted; resuming");
             self.retry.pause(failures, None).await;
@@ -328,6 +373,28 @@ impl NgcClient {
             .await
             .map_err(NgcError::io("remove", dest))?;
         Ok(None)
+    }
+
+    /// The server disagreed with the listed size for the `count`-th time: an error naming
+    /// the file and both sizes once tries run out, else a backed-off pause.
+    async fn size_disagreement(
+        &self,
+        job: &Job,
+        listed: u64,
+        served: u64,
+        count: u32,
+    ) -> Result<(), NgcError> {
+        if count >= self.retry.attempts() {
+            return Err(NgcError::SizeDisagrees {
+                file: job.what(),
+                listed,
+                served,
+                attempts: count,
+            });
+        }
+        tracing::warn!(file = %job.rel_path, listed, served, "the server's size differs from the NGC listing; retrying");
+        self.retry.pause(count, None).await;
+        Ok(())
     }
 
     fn gave_up(&self, job: &Job, attempts: u32, reason: &str) -> NgcError {

@@ -63,6 +63,18 @@ pub enum NgcError {
         actual: String,
     },
 
+    #[error(
+        "size mismatch for {file}: the NGC file listing says {listed} bytes, but the download \
+         server serves {served} bytes (seen on {attempts} tries, with backoff); the asset's \
+         listing is inconsistent, so downloading it again will not help until NGC fixes it"
+    )]
+    SizeDisagrees {
+        file: String,
+        listed: u64,
+        served: u64,
+        attempts: u32,
+    },
+
     #[error("size mismatch for {file}: expected {expected} bytes, got {actual}")]
     Size {
         file: String,

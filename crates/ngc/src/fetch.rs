@@ -14,6 +14,7 @@ use crate::source::AssetRef;
 const MAX_REDIRECTS: usize = 10;
 
 /// One file to fetch.
+#[derive(Clone)]
 pub(crate) struct Job {
     pub rel_path: String,
     pub url: Url,
@@ -23,6 +24,8 @@ pub(crate) struct Job {
     pub ngc_api: bool,
     pub expected_size: Option<u64>,
     pub expected_sha256: Option<[u8; 32]>,
+    /// Version of `asset` whose presigned URL this is (so an expired one can be renewed).
+    pub signed_version: Option<String>,
 }
 
 impl Job {
@@ -41,6 +44,7 @@ impl Job {
             ngc_api: single.ngc_api,
             expected_size: None,
             expected_sha256: single.expected_sha256,
+            signed_version: None,
         }
     }
 }
@@ -50,10 +54,14 @@ pub(crate) enum Opened {
     Body {
         resp: Response,
         start: u64,
+        /// The whole file's size as the server states it (`Content-Range: …/N`, or the
+        /// `Content-Length` of a 200), when it does.
+        total: Option<u64>,
     },
     /// The server refused the range (416) or answered it with the wrong range: the
-    /// partial file must be discarded and the download restarted from 0.
-    Restart,
+    /// partial file must be discarded and the download restarted from 0. `total` is the
+    /// size a 416 states (`Content-Range: bytes */N`).
+    Restart { total: Option<u64> },
 }
 
 impl NgcClient {
@@ -133,16 +141,24 @@ impl NgcClient {
             break resp;
         };
 
+        let total = content_range_total(&resp);
         match resp.status() {
-            StatusCode::OK => Ok(Opened::Body { resp, start: 0 }),
+            StatusCode::OK => {
+                let total = resp.content_length();
+                Ok(Opened::Body {
+                    resp,
+                    start: 0,
+                    total,
+                })
+            }
             StatusCode::PARTIAL_CONTENT => match content_range_start(&resp) {
-                Some(start) if start == offset => Ok(Opened::Body { resp, start }),
+                Some(start) if start == offset => Ok(Opened::Body { resp, start, total }),
                 other => {
                     tracing::warn!(file = %job.rel_path, asked = offset, got = ?other, "server answered a different range; restarting the file");
-                    Ok(Opened::Restart)
+                    Ok(Opened::Restart { total })
                 }
             },
-            StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 => Ok(Opened::Restart),
+            StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 => Ok(Opened::Restart { total }),
             _ => Err(self.file_status_error(job, &url, on_api, resp).await),
         }
     }
@@ -166,6 +182,13 @@ impl NgcClient {
             },
         }
     }
+}
+
+/// `<total>` of `Content-Range: bytes <first>-<last>/<total>` or `bytes */<total>`.
+fn content_range_total(resp: &Response) -> Option<u64> {
+    let value = resp.headers().get(CONTENT_RANGE)?.to_str().ok()?;
+    let (_, total) = value.trim().strip_prefix("bytes ")?.rsplit_once('/')?;
+    total.trim().parse().ok()
 }
 
 /// First byte of `Content-Range: bytes <first>-<last>/<total>`.

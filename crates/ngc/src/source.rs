@@ -236,6 +236,27 @@ impl AssetRef {
         s
     }
 
+    /// The presigned-URL manifest ngcsdk 4.37 downloads with (`get_direct_download_URL`):
+    /// `v2/org/{org}[/team/{team}]/{kind}/{name}/{version}/files` with credentials,
+    /// `v2/{kind}/org/{org}[/team/{team}]/{name}/{version}/files` for guests (no
+    /// `versions/` segment in either). It answers `{"urls":[…],"filepath":[…]}`, or
+    /// `{"urls":[url]}` with `?path=P`.
+    pub fn download_urls_segments(&self, version: &str, scoped: bool) -> Vec<String> {
+        let mut s = vec!["v2".to_owned()];
+        if !scoped {
+            s.push(self.kind.segment().to_owned());
+        }
+        s.extend(["org".to_owned(), self.org.clone()]);
+        if let Some(team) = &self.team {
+            s.extend(["team".to_owned(), team.clone()]);
+        }
+        if scoped {
+            s.push(self.kind.segment().to_owned());
+        }
+        s.extend([self.name.clone(), version.to_owned(), "files".to_owned()]);
+        s
+    }
+
     /// `…/versions/{version}/zip`.
     pub fn zip_segments(&self, version: &str, scoped: bool) -> Vec<String> {
         let mut s = self.version_segments(version, scoped);

@@ -107,10 +107,32 @@ async fn public_asset_without_key_uses_guest_paths_and_no_authorization() {
         for (path, auth) in &i.seen.api_requests {
             assert!(auth.is_none(), "{path} carried Authorization");
             assert!(
-                path.starts_with("/v2/models/nvidia/med/clara_train_covid19_3d_ct_classification/"),
+                path.starts_with("/v2/models/nvidia/med/clara_train_covid19_3d_ct_classification/")
+                    || path.starts_with(
+                        "/v2/models/org/nvidia/team/med/clara_train_covid19_3d_ct_classification/1/files?"
+                    ),
                 "{path}"
             );
         }
+        // ngcsdk's guest download manifest, and no per-file API call (files come from the
+        // presigned URLs).
+        assert_eq!(
+            i.seen
+                .api_requests
+                .iter()
+                .filter(|(p, _)| p.starts_with("/v2/models/org/"))
+                .count(),
+            1
+        );
+        assert!(
+            i.seen
+                .api_requests
+                .iter()
+                .all(|(p, _)| !p.contains("/versions/1/files/")),
+            "{:?}",
+            i.seen.api_requests
+        );
+        assert_eq!(i.seen.object_requests.len(), 5);
     });
 }
 
@@ -131,7 +153,22 @@ async fn legacy_key_is_exchanged_once_and_sent_as_bearer_on_scoped_paths() {
             i.seen.token_queries[0],
             "service=ngc&scope=group/ngc:nvidia&scope=group/ngc:nvidia/med"
         );
-        assert!(i.seen.api_requests.len() >= 7);
+        let paths: Vec<&str> = i
+            .seen
+            .api_requests
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect();
+        let base = "/v2/org/nvidia/team/med/models/clara_train_covid19_3d_ct_classification";
+        assert_eq!(
+            paths,
+            [
+                format!("{base}/versions/1?"),
+                format!("{base}/versions/1/files?page-size=1000"),
+                format!("{base}/1/files?page-size=1000"),
+            ],
+            "version, files listing, download manifest: no per-file API call"
+        );
         for (path, auth) in &i.seen.api_requests {
             assert_eq!(auth.as_deref(), Some("Bearer tok-1"), "{path}");
             assert!(
@@ -287,7 +324,7 @@ async fn incomplete_version_is_refused() {
 }
 
 #[tokio::test]
-async fn redirect_to_signed_url_drops_authorization() {
+async fn presigned_urls_get_no_credentials() {
     let mut cfg = config(mmar_files());
     cfg.private = true;
     let s = start(cfg).await;
@@ -627,4 +664,61 @@ async fn key_never_shows_in_debug_output() {
     let mut options = NgcOptions::new(reqwest::Client::new());
     options.api_key = Some(Secret::new(LEGACY_KEY));
     assert!(!format!("{options:?}").contains(LEGACY_KEY));
+}
+
+/// A file listed larger than what is served used to loop (a full GET, then a 416 on the
+/// resume, about ten times a second) until the create timeout. Now: bounded, backed-off
+/// tries, then an error naming the file and both sizes.
+#[tokio::test]
+async fn listed_size_larger_than_served_fails_after_bounded_tries() {
+    let mut cfg = config(vec![("data.bin".into(), content(7, 4096))]);
+    cfg.listed_size_extra = 1;
+    let s = start(cfg).await;
+    let c = client(&s, None);
+    let resolved = c.resolve(&model(Some("1"))).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let download = c.download(&resolved, dir.path(), &no_progress);
+    // A guard against the old endless loop, not a timing assertion.
+    let err = tokio::time::timeout(Duration::from_secs(60), download)
+        .await
+        .expect("the download must give up instead of looping")
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("data.bin"), "{msg}");
+    assert!(msg.contains("4097") && msg.contains("4096"), "{msg}");
+    s.fake.with(|i| {
+        // retry_attempts = 3: three disagreements, never more requests than that
+        assert_eq!(i.seen.object_requests.len(), 3, "bounded tries");
+    });
+    assert!(
+        !dir.path().join("data.bin").exists(),
+        "nothing unverified is put in place"
+    );
+}
+
+/// Presigned URLs expire; a refused one is renewed once through `?path=`.
+#[tokio::test]
+async fn refused_presigned_url_is_renewed_once() {
+    let mut cfg = config(mmar_files());
+    cfg.stale_manifest_urls = true;
+    let s = start(cfg).await;
+    let c = client(&s, None);
+    let resolved = c.resolve(&model(Some("1"))).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    c.download(&resolved, dir.path(), &no_progress)
+        .await
+        .unwrap();
+    for (path, data) in mmar_files() {
+        assert_eq!(std::fs::read(dir.path().join(&path)).unwrap(), data);
+    }
+    s.fake.with(|i| {
+        let renewals = i
+            .seen
+            .api_requests
+            .iter()
+            .filter(|(p, _)| p.contains("/1/files?path="))
+            .count();
+        assert_eq!(renewals, 5, "one renewal per file");
+        assert_eq!(i.seen.object_requests.len(), 10);
+    });
 }

@@ -8,6 +8,8 @@
 //! well-known key). GET never returns secrets; listSecrets returns
 //! `{"secretsType":"AccountKey","key":…}`, or for a blob datastore asked with
 //! `{"expirableSecret":true}` a container SAS `{"secretsType":"Sas","sasToken":…}`.
+//! With `storage.identity_based` they are identity-based (`credentialsType: "None"`) and
+//! listSecrets has nothing to return (400).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -122,10 +124,7 @@ fn render(app: &AppState, ws: &WorkspaceConfig, seed: &Seed) -> Value {
         "tags": {},
         "properties": {},
         "isDefault": seed.default,
-        "credentials": {
-            "credentialsType": "AccountKey",
-            "secrets": { "secretsType": "AccountKey" },
-        },
+        "credentials": credentials(app),
         "accountName": app.config.storage.account(),
         "endpoint": "core.windows.net",
         "protocol": "https",
@@ -157,6 +156,20 @@ fn render(app: &AppState, ws: &WorkspaceConfig, seed: &Seed) -> Value {
             "lastModifiedByType": "Application",
         },
     })
+}
+
+/// `AccountKeyDatastoreCredentials` (GET shows the secrets' type, never their value), or
+/// `NoneDatastoreCredentials` for identity-based datastores (spec: "Empty/none datastore
+/// credentials", discriminator value `None`, no other members).
+fn credentials(app: &AppState) -> Value {
+    if app.config.storage.identity_based {
+        json!({ "credentialsType": "None" })
+    } else {
+        json!({
+            "credentialsType": "AccountKey",
+            "secrets": { "secretsType": "AccountKey" },
+        })
+    }
 }
 
 fn not_found(p: &DsPath) -> ArmError {
@@ -233,6 +246,16 @@ async fn list_secrets(
     }
     let seed = find(&p.name).ok_or_else(|| not_found(&p))?;
     let storage = &app.config.storage;
+    if storage.identity_based {
+        // The spec's DatastoreSecrets has no variant for `None` credentials, so no 200 body
+        // can describe them; azure-ai-ml never asks (`_fetch_and_populate_secret` skips
+        // NoneDatastoreCredentials). The real error text is not published.
+        return Err(ArmError::bad_request(format!(
+            "Datastore '{}' uses identity-based access (credentialsType None) and has no secrets to list.",
+            seed.name
+        ))
+        .with_code("UserError"));
+    }
     let body = match expiry {
         Some(hours) if seed.blob => {
             let now = now_ms();

@@ -195,6 +195,9 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
         .split_first()
         .filter(|(first, _)| *first == "v2")
         .and_then(|(_, rest)| parse(rest));
+    if let Some(resp) = account_route(&app, &segs, &req) {
+        return resp;
+    }
     let Some(p) = parsed else {
         let mut resp = NgcError::not_found(format!("No NGC API route for '{}'.", req.uri.path()))
             .into_response();
@@ -217,6 +220,88 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
     };
     resp.extensions_mut().insert(OpTag(op));
     annotate(&app, resp, fields)
+}
+
+/// `GET /v2/orgs` (ngcsdk `ConfigAPI.get_orgs`, called by `configure()` for legacy keys) and
+/// `GET /v2/org/{org}/teams` (`ConfigAPI.get_teams`, when a team is configured): the orgs and
+/// teams the credential can use, as `{"organizations"|"teams":[…],"paginationInfo",…}`. Both
+/// need a credential (401 without one).
+fn account_route(app: &AppState, segs: &[String], req: &Parts) -> Option<Response> {
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let (op, org) = match s.as_slice() {
+        ["v2", "orgs"] => ("ngc.orgs", None),
+        ["v2", "org", org, "teams"] => ("ngc.teams", Some(org.to_string())),
+        _ => return None,
+    };
+    let result = (|| -> Result<Response, NgcError> {
+        if let Some(f) = app.ngc.faults.take_early(&Target {
+            op,
+            path: req.uri.path(),
+            asset: None,
+            file: None,
+        }) {
+            return Ok(fault_response(&f));
+        }
+        let Some(principal) = auth::principal(&app.ngc, &req.headers)? else {
+            return Err(NgcError::unauthorized(
+                "Authentication required: send 'Authorization: Bearer <token or nvapi- key>'.",
+            ));
+        };
+        let orgs: Vec<String> = app
+            .ngc
+            .catalog
+            .orgs()
+            .into_iter()
+            .filter(|o| principal.can_read_org(o))
+            .collect();
+        let (member, items): (&str, Vec<Value>) = match &org {
+            None => (
+                "organizations",
+                orgs.iter()
+                    .map(|o| {
+                        json!({
+                            "id": org_id(o),
+                            "name": o,
+                            "displayName": o,
+                            "description": format!("{o} (clara-emulator)"),
+                            "type": "ENTERPRISE",
+                            "isInternal": false,
+                        })
+                    })
+                    .collect(),
+            ),
+            Some(o) if orgs.contains(o) => (
+                "teams",
+                app.ngc
+                    .catalog
+                    .teams(o)
+                    .into_iter()
+                    .map(|t| json!({ "id": org_id(&format!("{o}/{t}")), "name": t, "description": t, "isDeleted": false }))
+                    .collect(),
+            ),
+            Some(o) => {
+                return Err(NgcError::forbidden(format!(
+                    "Access denied: the credential has no access to org '{o}'."
+                )));
+            }
+        };
+        let (range, info) = page(app, req, items.len())?;
+        Ok(json_ok(json!({
+            member: items[range].to_vec(),
+            "paginationInfo": info,
+            "requestStatus": request_status(),
+        })))
+    })();
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    resp.extensions_mut().insert(OpTag(op));
+    Some(annotate(app, resp, Map::new()))
+}
+
+/// A stable numeric id for an org or team name.
+fn org_id(name: &str) -> u64 {
+    name.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(1099511628211)
+    }) % 1_000_000
 }
 
 /// Credential, existence and access checks shared by every route.
@@ -494,7 +579,7 @@ fn asset_json(a: &Asset) -> Value {
         v["licenseTerms"] = json!([{
             "licenseId": format!("{}-eula", a.name),
             "licenseVersion": "1.0",
-            "requiresAcceptance": true,
+            "needsAcceptance": true,
         }]);
     }
     v
@@ -503,7 +588,8 @@ fn asset_json(a: &Asset) -> Value {
 fn version_json(a: &Asset, v: &Version) -> Value {
     json!({
         "versionId": v.id,
-        "id": v.id,
+        // deprecated numeric id (ngcsdk's `ModelVersion.id`/`RecipeVersion.id` are integers)
+        "id": org_id(&format!("{}:{}", a.id(), v.id)),
         "status": v.status,
         "description": v.description,
         "totalSizeInBytes": v.total_size(),

@@ -267,6 +267,81 @@ fn token_inner(ngc: &NgcState, query: &str, headers: &HeaderMap) -> Response {
         .into_response()
 }
 
+// ---- POST /v3/keys/get-caller-info ----------------------------------------------------------
+
+/// The one org a personal (`nvapi-`) key belongs to: the first org configured for it, or
+/// `nvidia` for a key configured with `*` (a personal key is always issued in one org).
+pub fn key_org(orgs: &[String]) -> String {
+    orgs.iter()
+        .find(|o| o.as_str() != "*")
+        .cloned()
+        .unwrap_or_else(|| "nvidia".to_string())
+}
+
+/// `POST /v3/keys/get-caller-info`, form `credentials=<nvapi- key>`, no `Authorization`
+/// (ngcsdk `ngcbase/api/authentication.py` `get_sak_key_details`): the key's type, org and
+/// user with roles (`organization/data/uis/SakCallerInfoResponse.py`). Unknown or legacy keys
+/// → 401.
+pub async fn caller_info(State(app): State<AppState>, body: axum::body::Bytes) -> Response {
+    let ngc = &app.ngc;
+    let mut resp = match ngc.faults.take_early(&super::faults::Target {
+        op: "ngc.caller_info",
+        path: "/v3/keys/get-caller-info",
+        asset: None,
+        file: None,
+    }) {
+        Some(f) => super::fault_response(&f),
+        None => caller_info_inner(ngc, &body),
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.extensions_mut().insert(OpTag("ngc.caller_info"));
+    super::annotate(&app, resp, serde_json::Map::new())
+}
+
+fn caller_info_inner(ngc: &NgcState, body: &[u8]) -> Response {
+    let cred = url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "credentials")
+        .map(|(_, v)| v.into_owned());
+    let Some(cred) = cred.filter(|c| !c.is_empty()) else {
+        return NgcError::bad_request("Missing form field 'credentials'.").into_response();
+    };
+    let orgs = match ngc.config.api_keys.get(&cred) {
+        Some(orgs) if cred.starts_with("nvapi-") => orgs,
+        _ => return NgcError::unauthorized("Invalid or revoked API key.").into_response(),
+    };
+    let org = key_org(orgs);
+    let user_id = fingerprint(&cred);
+    let mut roles = vec![json!({
+        "org": { "name": org, "displayName": org },
+        "orgRoles": ["REGISTRY_READ", "REGISTRY_USER"],
+    })];
+    for team in ngc.catalog.teams(&org) {
+        roles.push(json!({
+            "org": { "name": org, "displayName": org },
+            "team": { "name": team },
+            "teamRoles": ["REGISTRY_READ", "REGISTRY_USER"],
+        }));
+    }
+    (
+        StatusCode::OK,
+        axum::Json(json!({
+            "type": "PERSONAL_KEY",
+            "orgName": org,
+            "userId": user_id,
+            "user": {
+                "id": user_id,
+                "name": format!("clara-emulator user {user_id}"),
+                "email": format!("{user_id}@users.emulator.ngc.local"),
+                "isActive": true,
+                "roles": roles,
+            },
+            "requestStatus": { "statusCode": "SUCCESS", "requestId": crate::util::new_guid() },
+        })),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,6 +199,7 @@ impl Catalog {
         };
         add(covid19_mmar());
         add(getting_started());
+        add(quicklaunch());
         add(pt_covid19_mmar());
         add(private_model());
         for a in extra {
@@ -238,6 +239,24 @@ impl Catalog {
         let asset = Arc::new(asset);
         generated.insert(key, asset.clone());
         Some(asset)
+    }
+
+    /// Orgs that own a fixed asset (built-in or configured), sorted.
+    pub fn orgs(&self) -> Vec<String> {
+        let set: std::collections::BTreeSet<String> =
+            self.fixed.values().map(|a| a.org.clone()).collect();
+        set.into_iter().collect()
+    }
+
+    /// Teams of `org` that own a fixed asset, sorted.
+    pub fn teams(&self, org: &str) -> Vec<String> {
+        let set: std::collections::BTreeSet<String> = self
+            .fixed
+            .values()
+            .filter(|a| a.org == org)
+            .filter_map(|a| a.team.clone())
+            .collect();
+        set.into_iter().collect()
     }
 
     /// The fixed assets (built-in and configured), for the admin API.
@@ -349,6 +368,29 @@ fn getting_started() -> Asset {
         .collect();
     files.sort_by(|x, y| x.path.cmp(&y.path));
     a.versions.push(Version::new("1", files));
+    a
+}
+
+/// The walkthrough's quick-launch resource (`nvidia/azuremlclarablogquicklaunch:example`, no
+/// team): the notebook and the shell scripts it calls.
+fn quicklaunch() -> Asset {
+    let mut a = Asset::new(
+        Kind::Resource,
+        "nvidia",
+        None,
+        "azuremlclarablogquicklaunch",
+    );
+    a.display_name = "Azure ML Clara blog quick launch".into();
+    a.description =
+        "Notebook and scripts of the Azure ML + Clara COVID-19 CT fine-tuning walkthrough.".into();
+    let mut files: Vec<FileEntry> = mmar::QUICKLAUNCH_TEXT
+        .iter()
+        .map(|(p, t)| text_file(p, t))
+        .collect();
+    files.sort_by(|x, y| x.path.cmp(&y.path));
+    let mut v = Version::new("example", files);
+    v.description = "Walkthrough notebook and scripts".into();
+    a.versions.push(v);
     a
 }
 

@@ -41,6 +41,18 @@ pub const GETTING_STARTED_TEXT: &[(&str, &str)] = &[
     asset!("getting_started", "notebooks/GettingStarted.ipynb"),
 ];
 
+/// The walkthrough's quick-launch resource `nvidia/azuremlclarablogquicklaunch:example`: the
+/// notebook and the scripts it calls.
+pub const QUICKLAUNCH_TEXT: &[(&str, &str)] = &[
+    asset!("quicklaunch", "README.md"),
+    asset!("quicklaunch", "Clara_COVID19_CT_QuickLaunch.ipynb"),
+    asset!("quicklaunch", "scripts/set_paths.sh"),
+    asset!("quicklaunch", "scripts/download_data.sh"),
+    asset!("quicklaunch", "scripts/finetune.sh"),
+    asset!("quicklaunch", "scripts/infer.sh"),
+    asset!("quicklaunch", "scripts/export.sh"),
+];
+
 /// Number of labelled studies in `dataset_0.json` and how they are split.
 pub const DATASET_STUDIES: usize = 40;
 pub const DATASET_VALIDATION: usize = 8;

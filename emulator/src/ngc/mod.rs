@@ -28,7 +28,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
@@ -109,6 +109,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/token", get(auth::token))
         .route("/v2/{*rest}", get(api::handle))
+        .route("/v3/keys/get-caller-info", post(auth::caller_info))
         .route("/_emulator/ngc", get(admin_info))
         .route(
             "/_emulator/ngc/faults",

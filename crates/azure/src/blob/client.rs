@@ -1,4 +1,4 @@
-//! Blob REST requests: URL building, Shared Key / SAS authorization, retries and
+//! Blob REST requests: URL building, Shared Key / SAS / Entra ID authorization, retries and
 //! error mapping, and the small operations (containers, small blobs, listing,
 //! deletion). Large uploads are in `upload.rs`.
 
@@ -19,12 +19,19 @@ use url::Url;
 use super::error::BlobError;
 use super::sign::{SharedKey, http_date, percent_encode, string_to_sign};
 use super::xml;
+use azure_core::credentials::TokenCredential;
+
 use crate::Secret;
 use crate::arm::RetryPolicy;
+use crate::auth::ForceRefresh;
 
 /// `x-ms-version` sent with every request. Supported by Azure and by every
-/// Azurite 3.x release of the last years.
+/// Azurite 3.x release of the last years, and later than 2017-11-09, the first
+/// version that accepts Entra ID (OAuth) bearer tokens.
 pub const BLOB_API_VERSION: &str = "2021-08-06";
+
+/// Token scope for Blob Storage: tokens for the `https://storage.azure.com` audience.
+pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
 /// Default block size for [`BlobClient::upload_file`]: 8 MiB.
 pub const DEFAULT_BLOCK_SIZE: usize = 8 * 1024 * 1024;
@@ -37,13 +44,44 @@ pub const MAX_BLOCKS: u64 = 50_000;
 const MAX_LIST_PAGES: usize = 100_000;
 
 /// How requests to the Blob service are authorized.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum BlobCredential {
     /// Storage account name and base64 account key (Shared Key).
     SharedKey { account: String, key: Secret },
     /// A SAS token: the query string without the leading `?`
     /// (`sv=...&sp=...&sig=...`).
     Sas(Secret),
+    /// Microsoft Entra ID: `Authorization: Bearer` with a token for
+    /// [`STORAGE_SCOPE`], over https only (the service refuses bearer tokens over
+    /// http). Access is what the principal's Storage Blob Data roles allow.
+    Bearer(Arc<dyn TokenCredential>),
+}
+
+impl std::fmt::Debug for BlobCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SharedKey { account, .. } => write!(f, "SharedKey({account}, <redacted>)"),
+            Self::Sas(_) => f.write_str("Sas(<redacted>)"),
+            Self::Bearer(_) => f.write_str("Bearer(Entra ID)"),
+        }
+    }
+}
+
+impl PartialEq for BlobCredential {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Self::SharedKey { account, key },
+                Self::SharedKey {
+                    account: a2,
+                    key: k2,
+                },
+            ) => account == a2 && key == k2,
+            (Self::Sas(a), Self::Sas(b)) => a == b,
+            (Self::Bearer(a), Self::Bearer(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +121,7 @@ pub struct BlobItem {
 pub(crate) enum Auth {
     SharedKey(SharedKey),
     Sas(Secret),
+    Bearer(Arc<dyn TokenCredential>),
 }
 
 pub(crate) struct Inner {
@@ -107,6 +146,7 @@ impl std::fmt::Debug for BlobClient {
         let auth = match &self.inner.auth {
             Auth::SharedKey(k) => format!("SharedKey({})", k.account),
             Auth::Sas(_) => "Sas(<redacted>)".to_owned(),
+            Auth::Bearer(_) => "Bearer(Entra ID)".to_owned(),
         };
         f.debug_struct("BlobClient")
             .field("account_url", &self.inner.base.as_str())
@@ -236,6 +276,16 @@ impl BlobClient {
                 }
                 Auth::Sas(Secret::new(token))
             }
+            BlobCredential::Bearer(credential) => {
+                if account_url.scheme() != "https" {
+                    return Err(BlobError::invalid_input(format!(
+                        "Entra ID bearer tokens are sent only over https, and {} is http; \
+                         use an https blob endpoint",
+                        account_url.origin().ascii_serialization()
+                    )));
+                }
+                Auth::Bearer(credential)
+            }
         };
         let mut base = account_url;
         let path = base.path().trim_end_matches('/').to_owned();
@@ -248,6 +298,11 @@ impl BlobClient {
                 opts,
             }),
         })
+    }
+
+    /// Whether requests carry an Entra ID bearer token.
+    pub fn uses_entra_id(&self) -> bool {
+        matches!(self.inner.auth, Auth::Bearer(_))
     }
 
     /// The account URL as given (without a trailing `/`).
@@ -516,8 +571,28 @@ impl BlobClient {
         let policy = &inner.opts.retry;
         let max_attempts = policy.max_attempts.max(1);
         let mut attempt = 0u32;
+        let mut rejected_token: Option<String> = None;
+        let mut refreshed = false;
         loop {
             attempt += 1;
+            let bearer = match &inner.auth {
+                Auth::Bearer(credential) => {
+                    let options = rejected_token
+                        .as_deref()
+                        .map(|r| ForceRefresh::options(Some(r)));
+                    let token = credential
+                        .get_token(&[STORAGE_SCOPE], options)
+                        .await
+                        .map_err(|e| {
+                            BlobError::new(
+                                BlobError::AUTHENTICATION_FAILED,
+                                format!("{context}: getting an Entra ID token for storage: {e}"),
+                            )
+                        })?;
+                    Some(token.token.secret().to_owned())
+                }
+                _ => None,
+            };
             let started = Instant::now();
             let mut headers = req.headers.clone();
             headers.insert("x-ms-version", HeaderValue::from_static(BLOB_API_VERSION));
@@ -533,6 +608,12 @@ impl BlobClient {
                     headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
                 }
                 None => {}
+            }
+            if let Some(token) = &bearer {
+                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| BlobError::invalid_input("the access token is not ASCII"))?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
             }
             if let Auth::SharedKey(key) = &inner.auth {
                 let sts = string_to_sign(&req.method, &key.account, &path, &req.query, &headers);
@@ -571,6 +652,17 @@ impl BlobClient {
                 }
                 Ok((status, headers, body)) => {
                     let err = BlobError::from_response(status, &headers, &body, &context);
+                    if status == 401 && bearer.is_some() && !refreshed {
+                        // An expired or revoked token: sign in again once, then retry.
+                        refreshed = true;
+                        rejected_token = bearer;
+                        attempt -= 1;
+                        tracing::debug!(
+                            op = req.op,
+                            "storage rejected the access token; refreshing it"
+                        );
+                        continue;
+                    }
                     if !is_retryable_status(status) {
                         tracing::debug!(op = req.op, status, code = %err.code, "blob request failed");
                         return Err(err);

@@ -23,6 +23,8 @@ pub struct BlobError {
 }
 
 impl BlobError {
+    /// No Entra ID token could be had for storage.
+    pub const AUTHENTICATION_FAILED: &'static str = "AuthenticationFailed";
     /// The service could not be reached (or the connection broke) after all retries.
     pub const CONNECTION_ERROR: &'static str = "ConnectionError";
     /// A local file could not be read.
@@ -55,6 +57,19 @@ impl BlobError {
     /// 403: bad key or SAS, expired SAS, missing permission, firewall.
     pub fn is_forbidden(&self) -> bool {
         self.status == Some(403)
+    }
+
+    /// 403 `AuthorizationPermissionMismatch`: the Entra ID principal was
+    /// authenticated but its role assignments do not allow this operation
+    /// (e.g. no Storage Blob Data role on the account or container).
+    pub fn is_permission_mismatch(&self) -> bool {
+        self.status == Some(403) && self.code == "AuthorizationPermissionMismatch"
+    }
+
+    /// 403 `KeyBasedAuthenticationNotPermitted`: the account has Shared Key
+    /// access disabled, which also refuses SAS tokens signed with its key.
+    pub fn is_key_auth_refused(&self) -> bool {
+        self.status == Some(403) && self.code == "KeyBasedAuthenticationNotPermitted"
     }
 
     pub(crate) fn invalid_input(message: impl Into<String>) -> Self {

@@ -206,7 +206,7 @@ async fn token_endpoint_errors_are_reported_without_secrets() {
         post(|| async {
             (
                 StatusCode::UNAUTHORIZED,
-                axum::Json(json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]})),
+                axum::Json(json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: 0000aaaa-0000-0000-0000-000000000000\r\nCorrelation ID: 0000bbbb-0000-0000-0000-000000000000\r\nTimestamp: 2025-06-01 12:00:00Z", "error_codes": [7000215], "timestamp": "2025-06-01 12:00:00Z", "trace_id": "0000aaaa-0000-0000-0000-000000000000", "correlation_id": "0000bbbb-0000-0000-0000-000000000000", "error_uri": "https://login.microsoftonline.com/error?code=7000215"})),
             )
         }),
     );
@@ -223,6 +223,12 @@ async fn token_endpoint_errors_are_reported_without_secrets() {
     let arm = arm_client_with(&base, cred, http);
     let err = arm.get_json("/subscriptions/s").await.unwrap_err();
     assert_eq!(err.code, "AuthenticationFailed");
-    assert!(err.message.contains("AADSTS7000215"), "{err}");
+    assert_eq!(
+        err.message,
+        "Azure sign-in with client secret failed: AADSTS7000215: Invalid client secret provided. \
+         Ensure the secret being sent in the request is the client secret value. \
+         (invalid_client, HTTP 401, Trace ID: 0000aaaa-0000-0000-0000-000000000000)",
+        "the method, the AADSTS code and Entra's message, and no parser error around them"
+    );
     assert!(!err.to_string().contains("wrong-secret"));
 }

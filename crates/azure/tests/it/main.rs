@@ -9,6 +9,7 @@ mod arm_retry;
 mod auth_flows;
 mod blob;
 mod blob_azurite;
+mod blob_entra;
 mod blob_retry;
 mod logging;
 mod tls;

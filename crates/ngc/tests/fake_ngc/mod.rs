@@ -45,6 +45,11 @@ pub struct Config {
     pub listing_503_once: bool,
     /// Bytes of the `/zip` answer.
     pub zip_body: Vec<u8>,
+    /// Added to every listed `sizeInBytes` (a listing larger than what is served).
+    pub listed_size_extra: u64,
+    /// The paged download manifest hands out URLs the object store refuses (403, as an
+    /// expired signature); `?path=` answers good ones.
+    pub stale_manifest_urls: bool,
 }
 
 #[derive(Default)]
@@ -171,6 +176,53 @@ async fn api_handler(State(fake): State<Fake>, uri: Uri, headers: HeaderMap) -> 
 
     // Accept both path families; find the kind and what follows the asset name.
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let page: usize = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("page-number="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if !segs.contains(&"versions") && segs.last() == Some(&"files") {
+        // The presigned download manifest: `{"urls","filepath"}` per page, or one URL.
+        if let Some(code) = inner.config.listing_status {
+            return status_response(code);
+        }
+        let port = inner.object_port;
+        let url = |file: &str, sig: &str| {
+            format!("http://127.0.0.1:{port}/xfiles/{file}?Signature={sig}&Expires=9999999999")
+        };
+        if let Some(p) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "path")
+            .map(|(_, v)| v.into_owned())
+        {
+            if !inner.config.files.iter().any(|(f, _)| *f == p) {
+                return status_response(404);
+            }
+            return json_response(StatusCode::OK, json!({"urls": [url(&p, "sig")]}));
+        }
+        let sig = if inner.config.stale_manifest_urls {
+            "stale"
+        } else {
+            "sig"
+        };
+        let size = inner.config.page_size.max(1);
+        let total = inner.config.files.len();
+        let files: Vec<&String> = inner
+            .config
+            .files
+            .iter()
+            .skip(page * size)
+            .take(size)
+            .map(|(p, _)| p)
+            .collect();
+        return json_response(
+            StatusCode::OK,
+            json!({
+                "urls": files.iter().map(|p| url(p, sig)).collect::<Vec<_>>(),
+                "filepath": files,
+                "paginationInfo": {"index": page, "size": size, "totalPages": total.div_ceil(size).max(1), "totalResults": total}
+            }),
+        );
+    }
     let Some(vpos) = segs.iter().position(|s| *s == "versions") else {
         return status_response(404);
     };
@@ -180,11 +232,6 @@ async fn api_handler(State(fake): State<Fake>, uri: Uri, headers: HeaderMap) -> 
         "model"
     };
     let rest = &segs[vpos + 1..];
-    let page: usize = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("page-number="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
     match rest {
         [] => {
             let list: Vec<Value> = inner
@@ -224,7 +271,7 @@ async fn api_handler(State(fake): State<Fake>, uri: Uri, headers: HeaderMap) -> 
                 .take(size)
                 .map(|(p, data)| {
                     let listed = inner.config.listed_path_override.clone().unwrap_or_else(|| p.clone());
-                    json!({"path": listed, "sizeInBytes": data.len(), "sha256_base64": sha256_b64(data)})
+                    json!({"path": listed, "sizeInBytes": data.len() as u64 + inner.config.listed_size_extra, "sha256_base64": sha256_b64(data)})
                 })
                 .collect();
             json_response(
@@ -280,7 +327,13 @@ async fn object_handler(State(fake): State<Fake>, uri: Uri, headers: HeaderMap) 
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|_| !inner.config.ignore_range);
     let (status, start) = match range_start {
-        Some(s) if s >= len => return StatusCode::RANGE_NOT_SATISFIABLE.into_response(),
+        Some(s) if s >= len => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+            )
+                .into_response();
+        }
         Some(s) => (StatusCode::PARTIAL_CONTENT, s),
         None => (StatusCode::OK, 0),
     };

@@ -381,10 +381,9 @@ impl JobRecord {
             "Studio".into(),
             json!({
                 "jobServiceType": "Studio",
-                "endpoint": format!(
-                    "https://ml.azure.com/runs/{}?wsid={wsid}&tid={}",
-                    self.name, app.config.tenant_id
-                ),
+                // No `&tid=`: azure-ai-ml 1.35.2 appends it itself
+                // (`JobOperations._append_tid_to_studio_url`, `TID_FMT = "&tid={}"`).
+                "endpoint": format!("https://ml.azure.com/runs/{}?wsid={wsid}", self.name),
             }),
         );
         out.insert(
