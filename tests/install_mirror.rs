@@ -119,7 +119,9 @@ fn make_install_lets_a_plain_terraform_init_apply() {
     ws.set_env("TF_CLI_CONFIG_FILE", "");
     let init = ws.ok(&["init", "-input=false", "-no-color"]);
     assert!(
-        init.contains(&format!("Installed clara-ml/clara v{version} (unauthenticated)")),
+        init.contains(&format!(
+            "Installed clara-ml/clara v{version} (unauthenticated)"
+        )),
         "{init}"
     );
     let out = ws.apply(&[]);
@@ -140,7 +142,12 @@ fn installs_from_a_network_mirror_and_locks_the_platform() {
     let platform = platform();
     script(
         &ws,
-        &["package", bin.to_str().unwrap(), &platform, dist.to_str().unwrap()],
+        &[
+            "package",
+            bin.to_str().unwrap(),
+            &platform,
+            dist.to_str().unwrap(),
+        ],
         &[],
     );
     let mirror = t.join("mirror");
@@ -152,8 +159,15 @@ fn installs_from_a_network_mirror_and_locks_the_platform() {
     assert_eq!(listed.trim(), platform);
     let (cert, key) = (t.join("cert.pem"), t.join("key.pem"));
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -199,7 +213,8 @@ fn installs_from_a_network_mirror_and_locks_the_platform() {
     let _ = server.wait();
     assert_eq!(init.0, 0, "{}", init.1);
     assert!(
-        init.1.contains(&format!("Installed clara-ml/clara v{version}")),
+        init.1
+            .contains(&format!("Installed clara-ml/clara v{version}")),
         "{}",
         init.1
     );

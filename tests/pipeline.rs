@@ -285,7 +285,12 @@ fn interrupted_wait_adopts_the_submitted_job() {
     let _ = child.wait();
     std::thread::sleep(std::time::Duration::from_millis(1500));
 
-    ws.apply(&[tags]);
+    let text = ws.apply(&[tags]);
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        folded.contains("Adopted the job an interrupted apply created"),
+        "the adoption is announced:\n{text}"
+    );
     let submissions = ws
         .emulator
         .requests()
@@ -296,6 +301,12 @@ fn interrupted_wait_adopts_the_submitted_job() {
         submissions, 1,
         "the fine-tune {finetune_job} was submitted {submissions} times"
     );
+    // 0 duplicates over the whole walkthrough: each of the four runs submitted once.
+    let names = job_creates(&ws);
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((names.len(), unique.len()), (4, 4), "{names:?}");
     ws.assert_no_changes(&[tags]);
 }
 
