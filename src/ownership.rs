@@ -67,6 +67,9 @@ struct Entry {
     id: String,
     marker: String,
     started_at: String,
+    /// Written by a refresh that found the object in state but drifted, not by a create.
+    #[serde(default)]
+    repair: bool,
 }
 
 /// The create journal of one Terraform working directory and CLI workspace.
@@ -116,9 +119,18 @@ impl Journal {
 
     /// The marker this directory stamped on `id` in a create not yet seen in state.
     pub fn marker(&self, id: &str) -> Option<String> {
+        self.entry(id).map(|e| e.marker)
+    }
+
+    /// Whether the pending entry for `id` is a repair of an object in state (see `remember`).
+    pub fn is_repair(&self, id: &str) -> bool {
+        self.entry(id).is_some_and(|e| e.repair)
+    }
+
+    fn entry(&self, id: &str) -> Option<Entry> {
         let text = std::fs::read_to_string(self.path(id)).ok()?;
         let e: Entry = serde_json::from_str(&text).ok()?;
-        e.id.eq_ignore_ascii_case(id).then_some(e.marker)
+        e.id.eq_ignore_ascii_case(id).then_some(e)
     }
 
     /// Records, durably, that this directory is about to create `id`; returns the marker to
@@ -134,6 +146,7 @@ impl Journal {
             started_at: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
+            repair: false,
         };
         let fail = |e: std::io::Error| {
             format!(
@@ -153,6 +166,28 @@ impl Journal {
         }
         std::fs::rename(&tmp, &path).map_err(fail)?;
         Ok(marker)
+    }
+
+    /// Records that `id`, in this state but needing a repair (its content drifted), is
+    /// re-created here under the marker it already carries.
+    pub fn remember(&self, id: &str, marker: &str) {
+        if self.marker(id).is_some() {
+            return;
+        }
+        let entry = Entry {
+            id: id.to_string(),
+            marker: marker.to_string(),
+            started_at: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            repair: true,
+        };
+        if std::fs::create_dir_all(&self.dir).is_ok() {
+            let _ = std::fs::write(
+                self.path(id),
+                serde_json::to_vec_pretty(&entry).expect("entry serializes"),
+            );
+        }
     }
 
     /// The object is in state (or gone): its entry is no longer needed.

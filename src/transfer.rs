@@ -27,6 +27,9 @@ pub struct Marker {
     pub source: String,
     pub version: String,
     pub files: Vec<MarkerFile>,
+    /// The provider's owner marker of the create that uploaded it (see `ownership`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -278,3 +278,75 @@ fn killed_apply_is_resumed_from_the_same_directory_but_not_from_a_fresh_checkout
         .len();
     assert_eq!(jobs, 1);
 }
+
+#[test]
+fn the_walkthrough_applied_from_a_second_state_touches_nothing_of_the_first() {
+    let mut c = config();
+    c["jobs"]["phase_ms"] = json!(100);
+    let mut ws = Workspace::with_storage("covid19-ct-finetune", c);
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    ws.emulator.admin(
+        reqwest::Method::PUT,
+        "ngc/eula",
+        Some(
+            json!({"asset": "nvidia/med/clara_pt_covid19_3d_ct_classification", "accepted": true}),
+        ),
+    );
+    ws.ok(&["get", "-no-color"]);
+    ws.apply(&[]);
+    let markers = |ws: &Workspace| {
+        let mut names: Vec<String> = ws
+            .blob_names("clara/")
+            .into_iter()
+            .filter(|n| n.ends_with(".clara-asset.json"))
+            .collect();
+        names.sort();
+        names
+    };
+    let assets = markers(&ws);
+    assert_eq!(assets.len(), 3, "{assets:?}");
+    let blobs_before = ws.blob_names("").len();
+
+    let other = ws.tmp.path().join("other-state");
+    copy_dir(&repo_root().join("examples/covid19-ct-finetune"), &other);
+    let (code, text) = tf_in(&ws, &other, &["get", "-no-color"]);
+    assert_eq!(code, 0, "{text}");
+    let writes_before = ws.emulator.writes().len();
+    let (code, text) = tf_in(
+        &ws,
+        &other,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert_eq!(code, 1, "{text}");
+    let f = folded(&text);
+    let hints = f.matches("already exists — import it").count();
+    println!("second state over the walkthrough: {hints} import hints");
+    assert!(f.contains("Cluster already exists — import it"), "{text}");
+    assert!(
+        f.contains("Environment version already exists — import it"),
+        "{text}"
+    );
+    assert_eq!(
+        f.matches("Asset already exists — import it").count(),
+        3,
+        "each of the 3 assets:\n{text}"
+    );
+    let writes: Vec<_> = ws
+        .emulator
+        .writes()
+        .into_iter()
+        .skip(writes_before)
+        // listSecrets is a POST that reads the datastore key (to read the asset markers).
+        .filter(|w| w["op"] != "datastore.listSecrets")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "the second state wrote to Azure ML: {writes:?}"
+    );
+    assert_eq!(ws.blob_names("").len(), blobs_before, "no blob added");
+    let state = ws.state_file();
+    assert!(state.contains("clara_training_run"));
+    // The first state is intact: nothing to do, and its four jobs ran once each.
+    ws.assert_no_changes(&[]);
+    assert_eq!(ws.emulator.count_ops("job.create", true), 4);
+}

@@ -68,10 +68,12 @@ fn whole_walkthrough_applies_plans_empty_and_destroys_clean() {
     let ws = pipeline(pipeline_config());
     let (code, first_plan) = ws.plan(&[]);
     assert_eq!(code, 2, "{first_plan}");
-    println!(
-        "first plan of the walkthrough: {} `(known after apply)`",
-        known_after_apply(&first_plan)
-    );
+    let unknown = known_after_apply(&first_plan);
+    println!("first plan of the walkthrough: {unknown} `(known after apply)`");
+    // 94 at 31ce842. What remains is what only the apply can tell (job status, times,
+    // metrics, endpoints; upload sizes and digests; Azure's node counts), or follows from the
+    // cluster id (planned known on the cluster branch); see docs/index.md.
+    assert!(unknown <= 65, "{unknown} unknown values:\n{first_plan}");
     let text = ws.apply(&[]);
     assert!(
         text.contains("Apply complete! Resources: 9 added"),
