@@ -5,14 +5,13 @@
 //!
 //! It fails (never skips) when the venv cannot be installed.
 
-#[path = "support/spec.rs"]
-mod spec;
 mod support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde_json::{Value as Json, json};
+use support::spec;
 use support::*;
 
 fn azureml_python() -> String {
@@ -106,6 +105,10 @@ fn azure_ai_ml_drives_the_emulator_through_cloud_metadata() {
         .unwrap_or_else(|| panic!("the oracle did not finish:\n{stdout}"));
     assert_eq!(done["azure_ai_ml"], "1.35.2");
 
+    println!("what the SDK read back:");
+    for l in lines.iter().filter(|l| l.get("step").is_none()) {
+        println!("  {l}");
+    }
     let log = emu.requests();
     let steps = requests_by_step(&log);
     println!(
@@ -166,6 +169,7 @@ fn azure_ai_ml_drives_the_emulator_through_cloud_metadata() {
         "compute.get",
         "compute.update",
         "environment.create",
+        "environment.get",
         "job.create",
         "job.wait",
         "job.get",
@@ -197,6 +201,13 @@ fn azure_ai_ml_drives_the_emulator_through_cloud_metadata() {
     assert_eq!(
         tokens, 1,
         "one client-credentials token for the whole session"
+    );
+    // …for the cloud's resourceManager, as `_get_cloud_information_from_metadata` scopes it.
+    let token = log.iter().find(|r| r["op"] == "token").unwrap();
+    assert_eq!(
+        token["body"]["scope"],
+        format!("{}/.default", emu.url),
+        "{token}"
     );
     assert_eq!(step("compute.create").get("compute.create 201"), Some(&1));
     assert_eq!(step("job.create").get("job.create 201"), Some(&1));

@@ -8,22 +8,16 @@
 //! Requests to URLs the service handed out (long-running operation status/result) are not
 //! spec paths and are skipped; so are non-ARM requests (token, NGC, MLflow).
 
-#[path = "support/spec.rs"]
-mod spec;
 mod support;
-
-use std::collections::BTreeMap;
 
 use reqwest::Method;
 use serde_json::json;
+use support::spec::{self, Spec};
 use support::*;
-
-/// Ops of URLs the service returns in `Azure-AsyncOperation` / `Location` headers.
-const HANDED_OUT: [&str; 4] = ["opstatus", "opresult", "job.cancel.poll", "job.delete.poll"];
 
 #[test]
 fn every_request_of_the_walkthrough_fits_the_spec() {
-    let spec = spec::Spec::load_default();
+    let spec = Spec::shared();
     let mut config = emulator_config();
     config["jobs"] = json!({"phase_ms": 100});
     let mut ws = Workspace::with_storage("covid19-ct-finetune", config);
@@ -41,66 +35,50 @@ fn every_request_of_the_walkthrough_fits_the_spec() {
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 
     let log = ws.emulator.requests();
-    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    let mut with_body = 0;
-    let mut skipped = 0;
-    let mut problems: Vec<String> = Vec::new();
-    let mut elsewhere: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &log {
-        let path = r["path"].as_str().unwrap_or("");
-        let op = r["op"].as_str().unwrap_or("?");
-        if !path.starts_with("/subscriptions/") || HANDED_OUT.contains(&op) {
-            skipped += 1;
-            continue;
-        }
-        let method = r["method"].as_str().unwrap_or("GET");
-        let query = r["query"].as_str().unwrap_or("");
-        let body = r.get("body").filter(|b| !b.is_null());
-        assert!(
-            body.is_none_or(|b| b.get("_unparsed_bytes").is_none()),
-            "a non-JSON body was sent to ARM: {r}"
-        );
-        with_body += usize::from(body.is_some());
-        *checked.entry(format!("{method} {op}")).or_default() += 1;
-        for p in spec.validate_request(method, path, query, body) {
-            if p.contains(spec::NOT_IN_LOCAL_COPY) {
-                *elsewhere.entry(format!("{method} {op}")).or_default() += 1;
-            } else {
-                problems.push(format!("{op}: {p}"));
-            }
-        }
-    }
-    let total: usize = checked.values().sum();
+    let judged = spec.judge_log(&log, Some(PROVIDER_UA));
+    let total = judged.total();
     println!(
-        "validated {total} ARM requests ({with_body} with a body) against the spec; skipped {skipped} (LRO polls, token, NGC, MLflow, blob)"
+        "validated {total} ARM requests of the provider ({} with a body) against the spec; skipped {} (LRO polls, token, NGC, MLflow, blob)",
+        judged.with_body, judged.skipped
     );
-    for (k, n) in &checked {
+    for (k, n) in &judged.by_op {
         println!("  {k:<40} {n}");
     }
     println!(
-        "not judged (their spec file, workspaceRP.json, is not in the local copy): {elsewhere:?}"
+        "not judged (their spec file, workspaceRP.json, is not in the local copy): {:?}",
+        judged.elsewhere
     );
-    assert!(
-        elsewhere.keys().all(|k| k.starts_with("GET workspace.")),
-        "only workspace reads may fall outside the local spec: {elsewhere:?}"
-    );
-    problems.sort();
-    problems.dedup();
+    // Every ARM request of the log came from the provider (the test sent none itself).
+    let arm = log
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/subscriptions/"))
+        })
+        .filter(|r| !spec::HANDED_OUT.contains(&r["op"].as_str().unwrap_or("")))
+        .count();
+    assert_eq!(arm, total, "requests without the provider's User-Agent");
     assert!(
         total > 30,
-        "the walkthrough sent too few ARM requests: {checked:?}"
+        "the walkthrough sent too few ARM requests: {:?}",
+        judged.by_op
     );
     for must in [
         "PUT compute.create",
         "PUT job.create",
         "PUT environment.create",
     ] {
-        assert!(checked.contains_key(must), "{must} not seen: {checked:?}");
+        assert!(
+            judged.by_op.contains_key(must),
+            "{must} not seen: {:?}",
+            judged.by_op
+        );
     }
     assert!(
-        problems.is_empty(),
+        judged.problems.is_empty(),
         "{} request(s) do not fit Microsoft's spec:\n{}",
-        problems.len(),
-        problems.join("\n")
+        judged.problems.len(),
+        judged.problems.join("\n")
     );
 }

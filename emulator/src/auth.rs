@@ -168,7 +168,7 @@ async fn token(
         );
     }
     let resource = resources[0];
-    if Audience::of(resource).is_none() {
+    if Audience::in_cloud(resource, &app.base_url).is_none() {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_resource",
@@ -469,6 +469,21 @@ impl Audience {
             _ => None,
         }
     }
+
+    /// [`Audience::of`], plus the emulator's own cloud: its `resourceManager` URL (`<base>/`,
+    /// see metadata.rs, also listed in the document's `authentication.audiences`) names ARM,
+    /// as `https://management.azure.com/` does in AzureCloud. azure-ai-ml 1.35.2 asks for
+    /// exactly that: `_azure_environments._get_cloud_information_from_metadata` sets
+    /// `credential_scopes = [resourceManager.strip("/") + "/.default"]`.
+    pub fn in_cloud(resource: &str, base_url: &str) -> Option<Audience> {
+        if resource
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(base_url.trim_end_matches('/'))
+        {
+            return Some(Audience::Arm);
+        }
+        Audience::of(resource)
+    }
 }
 
 /// Which audiences a family of routes accepts.
@@ -677,7 +692,7 @@ pub fn check_bearer(
         .with_header("www-authenticate", challenge));
     }
     let aud = claims["aud"].as_str().unwrap_or_default();
-    let audience = Audience::of(aud).filter(|a| family.accepts(*a));
+    let audience = Audience::in_cloud(aud, &app.base_url).filter(|a| family.accepts(*a));
     let Some(audience) = audience else {
         let allowed = match family {
             RouteFamily::Arm => {
@@ -853,6 +868,18 @@ mod tests {
         );
         assert_eq!(Audience::of("https://ml.azure.com"), Some(Audience::Ml));
         assert_eq!(Audience::of("https://vault.azure.net"), None);
+        // The emulator's cloud: its resourceManager URL is ARM's resource there.
+        let base = "https://127.0.0.1:8443";
+        assert_eq!(Audience::in_cloud(base, base), Some(Audience::Arm));
+        assert_eq!(
+            Audience::in_cloud("https://127.0.0.1:8443/", base),
+            Some(Audience::Arm)
+        );
+        assert_eq!(Audience::in_cloud("https://127.0.0.1:9999", base), None);
+        assert_eq!(
+            Audience::in_cloud("https://ml.azure.com", base),
+            Some(Audience::Ml)
+        );
         assert!(RouteFamily::MlDataPlane.accepts(Audience::Arm));
         assert!(!RouteFamily::Arm.accepts(Audience::Storage));
         assert!(!RouteFamily::MlDataPlane.accepts(Audience::Storage));

@@ -135,6 +135,11 @@ pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -
         .extensions
         .get::<RequestIds>()
         .map(|r| r.request_id.clone());
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -157,6 +162,7 @@ pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -
         "fault": resp.extensions().get::<FaultTag>().map(|f| f.0.as_str()),
         "dropped": dropped,
         "request_id": request_id,
+        "user_agent": user_agent,
         "duration_ms": started.elapsed().as_millis() as u64,
         "body": logged_body,
     });

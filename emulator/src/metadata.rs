@@ -71,7 +71,9 @@ pub fn document(app: &AppState) -> Value {
         "resourceManager": base,
         "authentication": {
             "loginEndpoint": base,
-            "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
+            // Public Azure's two, then this cloud's resourceManager (AzureCloud lists its
+            // resourceManager, `https://management.azure.com/`, among its audiences too).
+            "audiences": ["https://management.core.windows.net/", "https://management.azure.com/", base],
             "tenant": "common",
             "identityProvider": "AAD",
         },

@@ -30,6 +30,12 @@ async fn cloud_metadata_describes_the_emulator() {
             .as_array()
             .is_some_and(|a| a.iter().any(|v| v == "https://management.azure.com/"))
     );
+    // This cloud's resourceManager is one of its audiences (azure-ai-ml asks a token for it).
+    assert!(
+        doc["authentication"]["audiences"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == base.as_str()))
+    );
     assert_eq!(doc["suffixes"]["storage"], "core.windows.net");
     assert!(doc["portal"].as_str().is_some());
 

@@ -20,7 +20,7 @@ import sys
 import time
 
 import requests
-from azure.ai.ml import MLClient, command
+from azure.ai.ml import Input, MLClient, Output, command
 from azure.ai.ml._azure_environments import _get_active_directory_url_from_metadata
 from azure.ai.ml.entities import AmlCompute, Environment
 from azure.identity import ClientSecretCredential
@@ -114,17 +114,32 @@ def main():
     emit(compute=updated.name, max_instances=updated.max_instances)
 
     step("environment.create")
+    conda = {
+        "name": "oracle",
+        "channels": ["conda-forge"],
+        "dependencies": ["python=3.10", "numpy", {"pip": ["pydicom"]}],
+    }
     env = ml.environments.create_or_update(
         Environment(
             name="oracle-env",
             version="1",
             image="nvcr.io/nvidia/clara-train-sdk:v3.0",
+            conda_file=conda,
             description="azure-ai-ml oracle",
+            tags={"team": "radiology"},
         )
     )
     assert env.version == "1", env.version
     assert env.image == "nvcr.io/nvidia/clara-train-sdk:v3.0", env.image
     emit(environment=env.name, version=env.version, id=env.id)
+
+    step("environment.get")
+    env = ml.environments.get("oracle-env", version="1")
+    # The SDK sends the conda file as YAML text (condaFile) and parses it back.
+    assert env.conda_file == conda, env.conda_file
+    assert env.tags == {"team": "radiology"}, env.tags
+    assert env.description == "azure-ai-ml oracle", env.description
+    emit(environment=env.name, conda_file=env.conda_file)
 
     step("job.create")
     job = ml.jobs.create_or_update(
@@ -135,6 +150,13 @@ def main():
             experiment_name="oracle",
             display_name="oracle hello",
             environment_variables={"ORACLE": "1"},
+            inputs={"epochs": 5, "notes": Input(type="uri_folder", path="azureml://datastores/workspaceblobstore/paths/notes/")},
+            outputs={"model": Output(type="uri_folder")},
+            # Sent as limits.timeout "PT4H" (isodate), read back as seconds.
+            timeout=14400,
+            shm_size="8g",
+            instance_count=1,
+            distribution={"type": "PyTorch", "process_count_per_instance": 1},
         )
     )
     assert job.status in ("NotStarted", "Starting", "Queued", "Preparing", "Running"), job.status
@@ -153,7 +175,24 @@ def main():
     assert back.display_name == "oracle hello", back.display_name
     assert back.environment_variables.get("ORACLE") == "1", back.environment_variables
     assert "oracle-env" in str(back.environment), back.environment
-    emit(job=back.name, status=back.status, compute=back.compute, environment=str(back.environment))
+    assert back.limits.timeout == 14400, back.limits.timeout
+    assert back.resources.shm_size == "8g", back.resources.shm_size
+    assert back.resources.instance_count == 1, back.resources.instance_count
+    assert back.distribution.process_count_per_instance == 1, back.distribution
+    assert str(back.inputs["epochs"]._data) == "5", back.inputs["epochs"]
+    assert back.inputs["notes"].type == "uri_folder", back.inputs["notes"]
+    assert "model" in back.outputs, back.outputs
+    emit(
+        job=back.name,
+        status=back.status,
+        compute=back.compute,
+        environment=str(back.environment),
+        timeout=back.limits.timeout,
+        outputs=sorted(back.outputs),
+        services=sorted(back.services or {}),
+        studio_url=back.studio_url,
+        properties=sorted((back.properties or {}).keys()),
+    )
 
     step("job.cancel")
     long = ml.jobs.create_or_update(

@@ -11,7 +11,9 @@
 //! `additionalProperties` (unknown members are errors where a model declares its properties),
 //! string patterns and lengths, numeric bounds, array items.
 //!
-//! Use: `#[path = "support/spec.rs"] mod spec;` then `spec::Spec::load_default()`.
+//! Use: `support::spec::Spec::shared()` (loaded once per test binary), then `validate_request`
+//! or `judge_log` over an emulator request log. Every `support::Workspace` judges the
+//! provider's own requests this way when it is dropped.
 
 #![allow(dead_code)]
 
@@ -60,6 +62,32 @@ const ELSEWHERE: [&str; 2] = [
     "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.MachineLearningServices/workspaces",
 ];
 
+/// Ops of URLs the service handed out (`Azure-AsyncOperation` / `Location` headers of
+/// long-running operations): not spec paths.
+pub const HANDED_OUT: [&str; 4] = ["opstatus", "opresult", "job.cancel.poll", "job.delete.poll"];
+
+/// What [`Spec::judge_log`] found.
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// ARM requests judged, by `METHOD op`.
+    pub by_op: BTreeMap<String, usize>,
+    /// Of them, with a JSON body.
+    pub with_body: usize,
+    /// Requests not judged: not ARM (token, NGC, MLflow, blob), handed-out URLs, or not
+    /// from the client asked for.
+    pub skipped: usize,
+    /// Requests whose spec file is not in the local copy, by `METHOD op`.
+    pub elsewhere: BTreeMap<String, usize>,
+    /// Every problem, as `op: problem` (sorted, deduplicated).
+    pub problems: Vec<String>,
+}
+
+impl Judged {
+    pub fn total(&self) -> usize {
+        self.by_op.values().sum()
+    }
+}
+
 pub struct Spec {
     docs: HashMap<String, Json>,
     /// (file, path template, compiled matcher)
@@ -75,6 +103,55 @@ enum Null {
 impl Spec {
     pub fn load_default() -> Spec {
         Spec::load(&default_dir())
+    }
+
+    /// The default spec, loaded once per process.
+    pub fn shared() -> &'static Spec {
+        static SPEC: std::sync::OnceLock<Spec> = std::sync::OnceLock::new();
+        SPEC.get_or_init(Spec::load_default)
+    }
+
+    /// Judges the ARM requests of an emulator request log (`requests.jsonl` entries) whose
+    /// `user_agent` starts with `user_agent` (all of them when `None`). A non-JSON body sent
+    /// to ARM is a problem; so is a request outside the local copy other than a workspace
+    /// read (only workspaceRP.json is missing from it).
+    pub fn judge_log(&self, log: &[Json], user_agent: Option<&str>) -> Judged {
+        let mut j = Judged::default();
+        for r in log {
+            let path = r["path"].as_str().unwrap_or("");
+            let op = r["op"].as_str().unwrap_or("?");
+            let from = r["user_agent"].as_str().unwrap_or("");
+            if !path.starts_with("/subscriptions/")
+                || HANDED_OUT.contains(&op)
+                || user_agent.is_some_and(|ua| !from.starts_with(ua))
+            {
+                j.skipped += 1;
+                continue;
+            }
+            let method = r["method"].as_str().unwrap_or("GET");
+            let query = r["query"].as_str().unwrap_or("");
+            let body = r.get("body").filter(|b| !b.is_null());
+            if body.is_some_and(|b| b.get("_unparsed_bytes").is_some()) {
+                j.problems
+                    .push(format!("{op}: a non-JSON body was sent to ARM"));
+            }
+            j.with_body += usize::from(body.is_some());
+            let key = format!("{method} {op}");
+            *j.by_op.entry(key.clone()).or_default() += 1;
+            for p in self.validate_request(method, path, query, body) {
+                if p.contains(NOT_IN_LOCAL_COPY) {
+                    if !key.starts_with("GET workspace.") {
+                        j.problems.push(format!("{op}: {p}"));
+                    }
+                    *j.elsewhere.entry(key.clone()).or_default() += 1;
+                } else {
+                    j.problems.push(format!("{op}: {p}"));
+                }
+            }
+        }
+        j.problems.sort();
+        j.problems.dedup();
+        j
     }
 
     pub fn load(dir: &Path) -> Spec {
@@ -404,14 +481,14 @@ impl Spec {
             || s.get("properties").is_some()
             || s.get("allOf").is_some()
             || s.get("additionalProperties").is_some();
-        if let Some(allowed) = s.get("enum").and_then(Json::as_array) {
-            if !allowed.contains(v) {
-                errs.push(format!(
-                    "{here}: {v} is not one of {}",
-                    Json::Array(allowed.clone())
-                ));
-                return;
-            }
+        if let Some(allowed) = s.get("enum").and_then(Json::as_array)
+            && !allowed.contains(v)
+        {
+            errs.push(format!(
+                "{here}: {v} is not one of {}",
+                Json::Array(allowed.clone())
+            ));
+            return;
         }
         match ty {
             Some("string") => {
@@ -438,20 +515,19 @@ impl Spec {
                 }
                 check_bounds(s, v, here, errs);
             }
-            Some("boolean") => {
-                if !v.is_boolean() {
-                    errs.push(format!("{here}: expected a boolean, got {v}"));
-                }
+            Some("boolean") if !v.is_boolean() => {
+                errs.push(format!("{here}: expected a boolean, got {v}"));
             }
+            Some("boolean") => {}
             Some("array") => {
                 let Some(items) = v.as_array() else {
                     errs.push(format!("{here}: expected an array, got {v}"));
                     return;
                 };
-                if let Some(min) = s.get("minItems").and_then(Json::as_u64) {
-                    if (items.len() as u64) < min {
-                        errs.push(format!("{here}: fewer than {min} items"));
-                    }
+                if let Some(min) = s.get("minItems").and_then(Json::as_u64)
+                    && (items.len() as u64) < min
+                {
+                    errs.push(format!("{here}: fewer than {min} items"));
                 }
                 if let Some(item) = s.get("items") {
                     for (i, x) in items.iter().enumerate() {
@@ -474,15 +550,15 @@ impl Spec {
     }
 
     fn check_string(&self, s: &Json, text: &str, here: &str, errs: &mut Vec<String>) {
-        if let Some(min) = s.get("minLength").and_then(Json::as_u64) {
-            if (text.chars().count() as u64) < min {
-                errs.push(format!("{here}: shorter than {min}"));
-            }
+        if let Some(min) = s.get("minLength").and_then(Json::as_u64)
+            && (text.chars().count() as u64) < min
+        {
+            errs.push(format!("{here}: shorter than {min}"));
         }
-        if let Some(max) = s.get("maxLength").and_then(Json::as_u64) {
-            if (text.chars().count() as u64) > max {
-                errs.push(format!("{here}: longer than {max}"));
-            }
+        if let Some(max) = s.get("maxLength").and_then(Json::as_u64)
+            && (text.chars().count() as u64) > max
+        {
+            errs.push(format!("{here}: longer than {max}"));
         }
         if let Some(p) = s.get("pattern").and_then(Json::as_str) {
             match regex::Regex::new(p) {
@@ -605,15 +681,15 @@ fn join(path: &str, k: &str) -> String {
 
 fn check_bounds(s: &Json, v: &Json, here: &str, errs: &mut Vec<String>) {
     let x = v.as_f64().unwrap_or(0.0);
-    if let Some(min) = s.get("minimum").and_then(Json::as_f64) {
-        if x < min {
-            errs.push(format!("{here}: {v} is below the minimum {min}"));
-        }
+    if let Some(min) = s.get("minimum").and_then(Json::as_f64)
+        && x < min
+    {
+        errs.push(format!("{here}: {v} is below the minimum {min}"));
     }
-    if let Some(max) = s.get("maximum").and_then(Json::as_f64) {
-        if x > max {
-            errs.push(format!("{here}: {v} is above the maximum {max}"));
-        }
+    if let Some(max) = s.get("maximum").and_then(Json::as_f64)
+        && x > max
+    {
+        errs.push(format!("{here}: {v} is above the maximum {max}"));
     }
 }
 
@@ -696,8 +772,7 @@ mod tests {
     const Q: &str = "api-version=2025-12-01";
 
     fn spec() -> &'static Spec {
-        static SPEC: std::sync::OnceLock<Spec> = std::sync::OnceLock::new();
-        SPEC.get_or_init(Spec::load_default)
+        Spec::shared()
     }
 
     fn compute() -> Json {
@@ -724,6 +799,43 @@ mod tests {
 
     fn has(errs: &[String], needle: &str) -> bool {
         errs.iter().any(|e| e.contains(needle))
+    }
+
+    #[test]
+    fn judge_log_judges_only_the_clients_arm_requests() {
+        let ua = "terraform-provider-clara/0.1.0";
+        let mut bad = job();
+        bad["properties"]["status"] = json!("Running"); // read-only
+        let log = vec![
+            json!({"method": "PUT", "path": format!("{WS}/computes/gpu"), "query": Q, "op": "compute.create", "user_agent": ua, "body": compute()}),
+            json!({"method": "PUT", "path": format!("{WS}/jobs/run-1"), "query": Q, "op": "job.create", "user_agent": ua, "body": bad}),
+            json!({"method": "GET", "path": format!("{WS}/jobs/run-1"), "query": "", "op": "job.get", "user_agent": ua, "body": null}),
+            // Someone else's (a test's out-of-band call), a handed-out poll URL, not ARM.
+            json!({"method": "PUT", "path": format!("{WS}/jobs/run-2"), "query": Q, "op": "job.create", "user_agent": "reqwest", "body": {"x": 1}}),
+            json!({"method": "GET", "path": format!("{WS}/computes/gpu/operationResults/1"), "query": "", "op": "opresult", "user_agent": ua}),
+            json!({"method": "POST", "path": "/tenant/oauth2/v2.0/token", "op": "token", "user_agent": ua}),
+        ];
+        let j = spec().judge_log(&log, Some("terraform-provider-clara/"));
+        assert_eq!(j.total(), 3, "{j:?}");
+        assert_eq!(j.with_body, 2);
+        assert_eq!(j.skipped, 3);
+        assert!(
+            j.problems
+                .iter()
+                .any(|p| p.starts_with("job.create:") && p.contains("status")),
+            "{:?}",
+            j.problems
+        );
+        assert!(
+            j.problems
+                .iter()
+                .any(|p| p.starts_with("job.get:") && p.contains("api-version")),
+            "{:?}",
+            j.problems
+        );
+        assert_eq!(j.problems.len(), 2, "{:?}", j.problems);
+        // Without a filter, the out-of-band body is judged too.
+        assert!(spec().judge_log(&log, None).problems.len() > 2);
     }
 
     #[test]
