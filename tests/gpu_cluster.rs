@@ -347,6 +347,11 @@ fn interrupted_create_is_adopted_on_the_next_apply() {
     );
     let text = ws.apply(&[]);
     assert!(text.contains("1 added"), "{text}");
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        folded.contains("Adopted the cluster an interrupted apply created"),
+        "the adoption is announced:\n{text}"
+    );
     ws.assert_no_changes(&[]);
     assert_eq!(
         ws.emulator.count_ops("compute.create", true),
