@@ -977,6 +977,38 @@ mod tests {
             .unwrap()
     }
 
+    /// docs/index.md, "Attribute naming": on every resource a write-only attribute is
+    /// `<x>_wo`, sensitive, with a `<x>_wo_version` beside it that replaces the resource.
+    #[test]
+    fn write_only_attributes_are_named_wo_with_a_version_on_every_resource() {
+        use clara_framework::Provider;
+        fn check(ty: &str, block: &Block, found: &mut usize) {
+            for a in block.attributes.iter().filter(|a| a.write_only) {
+                *found += 1;
+                assert!(a.name.ends_with("_wo"), "{ty}.{} is write-only", a.name);
+                assert!(a.sensitive, "{ty}.{} is write-only", a.name);
+                let version = format!("{}_version", a.name);
+                let v = block.attributes.iter().find(|b| b.name == version);
+                assert!(
+                    v.is_some_and(|v| v.requires_replace && !v.write_only),
+                    "{ty}.{} needs {version}, forcing replacement",
+                    a.name
+                );
+            }
+            for b in &block.blocks {
+                check(ty, &b.block, found);
+            }
+        }
+        let mut found = 0;
+        for r in crate::provider::ClaraProvider.resources() {
+            check(r.type_name(), &r.schema().block, &mut found);
+        }
+        assert_eq!(
+            found, 1,
+            "admin_password_wo is the only write-only attribute"
+        );
+    }
+
     #[test]
     fn version_0_state_moves_the_password_version_to_the_wo_name() {
         let v0 = json!({"name": "ct", "admin_password": null, "admin_password_version": 3, "max_nodes": 1});
