@@ -639,7 +639,6 @@ resource "clara_training_run" "r" {{
     type = "JupyterLab"
     port = 1
   }}
-  wait_for_completion = false
 }}
 "#
     );
