@@ -15,8 +15,9 @@
 //!   resource and queue defaults (`shmSize` 2g, `jobTier` Null).
 //!
 //! A case whose provider fix is on another branch, not yet on main, lists the differences it
-//! still plans in `Awaits` (with the fix it waits for) and runs in full: it fails on any other
-//! difference and on an awaited one that no longer shows. Each verdict is printed as a
+//! still plans in `Awaits` (with the fix and its commit) and runs in full: it fails on any
+//! other difference and on an awaited one that no longer shows; once the fix's commit is
+//! merged (in HEAD's history), its awaits excuse nothing and the case demands "No changes". Each verdict is printed as a
 //! `CONFORMANCE <case>: No changes | AWAITS …` line (`--nocapture`).
 
 mod support;
@@ -51,7 +52,8 @@ fn conformance_workspace(hcl: &str) -> Workspace {
 }
 
 /// A difference the provider still plans against a conformance case, and the fix (not yet
-/// on main) that is meant to remove it. `what` is an attribute (one that forces replacement, or
+/// on main; its text names the commit) that is meant to remove it. Once that commit is in
+/// the checkout's history (the branch merged), the await no longer excuses anything. `what` is an attribute (one that forces replacement, or
 /// one an in-place update changes), `error: <summary>` for a planning error, or `create` /
 /// `delete`. The case still runs in full: it fails on any difference not listed here, and on
 /// a listed one that no longer shows (the fix has landed: drop its line, so the case then
@@ -72,6 +74,25 @@ const FIX_JOBS_SHM: &str = "branch jobs (2eb5ab9): Azure's default shared memory
 const FIX_JOBS_IMPORT: &str =
     "branch jobs (2eb5ab9): import reads back distribution, services and timeout";
 const FIX_NGC_IMPORT: &str = "branch ngc (cabafa6): ngc_asset import by datastore URI";
+
+/// Whether the commit a fix names (`(<hash>)`) is in the history of this checkout's HEAD
+/// (`git merge-base --is-ancestor`); not when git, the repository or the commit is missing.
+fn fix_is_merged(fix: &str) -> bool {
+    let Some(commit) = regex::Regex::new(r"\(([0-9a-f]{7,40})\)")
+        .unwrap()
+        .captures(fix)
+        .map(|c| c[1].to_string())
+    else {
+        return false;
+    };
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo_root())
+        .args(["merge-base", "--is-ancestor", &commit, "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 /// Whether an `after_unknown` member marks anything unknown.
 fn any_true(v: &Json) -> bool {
@@ -192,6 +213,16 @@ fn assert_plans_no_changes(ws: &Workspace, case: &str, awaits: &[Awaits]) {
 
 /// Every difference found must be awaited, and every awaited one found (see [`Awaits`]).
 fn judge(case: &str, found: Vec<(String, String)>, text: &str, awaits: &[Awaits]) {
+    // An await whose fix commit is in this checkout's history excuses nothing any more.
+    let (merged, awaits): (Vec<Awaits>, Vec<Awaits>) =
+        awaits.iter().copied().partition(|x| fix_is_merged(x.fix));
+    for x in &merged {
+        println!(
+            "CONFORMANCE {case}: {} — `{}` no longer excused: {} is merged",
+            x.addr, x.what, x.fix
+        );
+    }
+    let awaits = &awaits[..];
     let listed = |a: &str, w: &str| awaits.iter().any(|x| x.addr == a && x.what == w);
     let unexpected: Vec<String> = found
         .iter()
