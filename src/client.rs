@@ -18,6 +18,8 @@ pub struct NgcSettings {
 
 pub struct ClaraClient {
     pub arm: Arc<ArmClient>,
+    /// The signed-in principal; also asked for storage tokens (Entra ID access to blobs).
+    pub credential: Arc<dyn clara_azure::TokenCredential>,
     pub default_workspace: Option<WorkspaceId>,
     pub ngc: NgcSettings,
     /// Shared HTTPS client (trusts SSL_CERT_FILE roots) for NGC and blob storage.
@@ -50,6 +52,13 @@ impl ClaraClient {
                 "Set workspace_id on this resource, or subscription_id, resource_group_name and workspace_name on the clara provider \
                  (or ARM_SUBSCRIPTION_ID, CLARA_RESOURCE_GROUP_NAME and CLARA_WORKSPACE_NAME).",
             );
+        }
+        if let Some(Err(e)) = self.default_workspace.as_ref().map(WorkspaceId::check) {
+            diags.error(
+                "Invalid provider workspace",
+                format!("The clara provider's subscription_id / resource_group_name / workspace_name: {e}."),
+            );
+            return None;
         }
         self.default_workspace.clone()
     }

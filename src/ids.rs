@@ -1,8 +1,117 @@
 //! Azure Resource Manager ids of the objects this provider manages.
+//!
+//! Every segment that comes from a user (subscription, resource group, workspace, child
+//! name) is checked against the API's name rules when an id is parsed, and percent-encoded
+//! when a path is built, so a value can never add, remove or climb path segments.
 
 use std::fmt;
 
 const PROVIDER_SEGMENT: &str = "Microsoft.MachineLearningServices";
+
+/// `resourceGroupName` (ARM common types v3: `^[-\w\._\(\)]+$`, 1-90 characters).
+const RG_RULE: &str = "1-90 letters, digits, '-', '_', '.', '(' or ')'";
+/// `workspaceName` (machineLearningServices.json: `^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$`). The
+/// minimum length is not enforced (a shorter name cannot steer a path; Azure refuses it).
+const WS_RULE: &str = "at most 33 letters, digits, '-' or '_', starting with a letter or digit";
+
+fn valid_resource_group(s: &str) -> bool {
+    let n = s.chars().count();
+    (1..=90).contains(&n)
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+}
+
+fn valid_workspace_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=33).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+}
+
+/// The subscription id is a UUID in Azure; any value made of letters, digits and '-' is
+/// accepted (it cannot steer a path).
+fn valid_subscription(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+}
+
+/// A child name or version: letters, digits, '-', '_' and '.', starting with a letter or
+/// digit (the loosest of the API's rules for computes, environments, jobs and versions).
+pub fn valid_child_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 255
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Percent-encodes one path segment: everything but RFC 3986 unreserved characters and the
+/// parentheses resource group names may hold. A '/' in a value stays inside its segment.
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'(' | b')') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A region's programmatic name: Azure compares regions without case and spaces
+/// (`East US` = `eastus`).
+pub fn location_name(location: &str) -> String {
+    location
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Case-insensitive comparison of ARM ids (ARM treats every segment case-insensitively).
+pub fn same_arm_id(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+}
+
+/// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}`.
+pub fn check_subnet_id(id: &str) -> Result<(), String> {
+    let segs: Vec<&str> = id.strip_prefix('/').unwrap_or("").split('/').collect();
+    let shape = || {
+        format!(
+            "\"{id}\" is not a subnet id; expected /subscriptions/<subscription>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
+        )
+    };
+    if segs.len() != 10 {
+        return Err(shape());
+    }
+    let fixed = [
+        (0, "subscriptions"),
+        (2, "resourceGroups"),
+        (4, "providers"),
+        (5, "Microsoft.Network"),
+        (6, "virtualNetworks"),
+        (8, "subnets"),
+    ];
+    let named_ok = valid_subscription(segs[1])
+        && valid_resource_group(segs[3])
+        && [segs[7], segs[9]].iter().all(|n| {
+            // Virtual network and subnet names: 1-80 letters, digits, '-', '_', '.'.
+            !n.is_empty()
+                && n.len() <= 80
+                && n.as_bytes()[0].is_ascii_alphanumeric()
+                && n.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        });
+    if fixed.iter().any(|(i, s)| !segs[*i].eq_ignore_ascii_case(s)) || !named_ok {
+        return Err(shape());
+    }
+    Ok(())
+}
 
 /// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}`
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,16 +132,44 @@ impl WorkspaceId {
         Ok(ws)
     }
 
-    /// The id of a child object, e.g. `child("computes", "clara-ct")`.
+    /// The id of a child object, e.g. `child("computes", "clara-ct")`. The name is
+    /// percent-encoded, so it is one path segment whatever it holds.
     pub fn child(&self, collection: &str, name: &str) -> String {
-        format!("{self}/{collection}/{name}")
+        format!("{self}/{collection}/{}", segment(name))
     }
 
+    /// The subscription's path of a region, by its programmatic name: `East US` and
+    /// `eastus` are one region, asked for as `eastus`.
     pub fn location_path(&self, location: &str) -> String {
         format!(
-            "/subscriptions/{}/providers/{PROVIDER_SEGMENT}/locations/{location}",
-            self.subscription_id
+            "/subscriptions/{}/providers/{PROVIDER_SEGMENT}/locations/{}",
+            segment(&self.subscription_id),
+            segment(&location_name(location))
         )
+    }
+
+    /// Checks each segment against the API's name rules (also for a workspace configured on
+    /// the provider rather than parsed from an id).
+    pub fn check(&self) -> Result<(), String> {
+        if !valid_subscription(&self.subscription_id) {
+            return Err(format!(
+                "subscription id \"{}\" may contain only letters, digits and '-'",
+                self.subscription_id
+            ));
+        }
+        if !valid_resource_group(&self.resource_group) {
+            return Err(format!(
+                "resource group name \"{}\" must be {RG_RULE}",
+                self.resource_group
+            ));
+        }
+        if !valid_workspace_name(&self.name) {
+            return Err(format!(
+                "workspace name \"{}\" must be {WS_RULE}",
+                self.name
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -41,7 +178,9 @@ impl fmt::Display for WorkspaceId {
         write!(
             f,
             "/subscriptions/{}/resourceGroups/{}/providers/{PROVIDER_SEGMENT}/workspaces/{}",
-            self.subscription_id, self.resource_group, self.name
+            segment(&self.subscription_id),
+            segment(&self.resource_group),
+            segment(&self.name)
         )
     }
 }
@@ -58,7 +197,12 @@ impl ChildId {
     pub fn parse(id: &str, collection: &str) -> Result<Self, String> {
         let (workspace, rest) = parse_prefix(id)?;
         match rest.as_slice() {
-            [c, name] if c.eq_ignore_ascii_case(collection) && !name.is_empty() => Ok(ChildId {
+            [c, name] if c.eq_ignore_ascii_case(collection) && !valid_child_name(name) => {
+                Err(format!(
+                    "\"{name}\" in \"{id}\" is not a valid {collection} name: letters, digits, '-', '_' and '.', starting with a letter or digit"
+                ))
+            }
+            [c, name] if c.eq_ignore_ascii_case(collection) => Ok(ChildId {
                 workspace,
                 collection: collection.to_string(),
                 name: name.to_string(),
@@ -101,6 +245,7 @@ fn parse_prefix(id: &str) -> Result<(WorkspaceId, Vec<&str>), String> {
         resource_group: segs[3].into(),
         name: segs[7].into(),
     };
+    ws.check().map_err(|why| format!("\"{id}\": {why}"))?;
     Ok((ws, segs[8..].to_vec()))
 }
 
@@ -119,5 +264,53 @@ mod tests {
         assert!(ChildId::parse("/subscriptions/s1/resourceGroups/rg", "computes").is_err());
         assert!(ChildId::parse(id, "jobs").is_err());
         assert!(WorkspaceId::parse(id).is_err());
+    }
+
+    #[test]
+    fn user_values_never_steer_a_path() {
+        let ws = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws";
+        let w = WorkspaceId::parse(ws).unwrap();
+        // A name holding a path stays one encoded segment.
+        assert_eq!(
+            w.child("computes", "x/../computes/victim"),
+            format!("{ws}/computes/x%2F..%2Fcomputes%2Fvictim")
+        );
+        assert_eq!(
+            w.child("environments", "a?b#c"),
+            format!("{ws}/environments/a%3Fb%23c")
+        );
+        // Names outside the API's rules are refused when parsed.
+        for bad in [
+            format!("{ws}/computes/.."),
+            format!("{ws}/computes/a%2Fb"),
+            format!("{ws}/computes/a?x=1"),
+            ws.replace("/ws", "/w$"),
+            ws.replace("/ws", &format!("/{}", "w".repeat(34))),
+            ws.replace("/rg/", "/r g/"),
+            ws.replace("/s1/", "/s%31/"),
+        ] {
+            assert!(ChildId::parse(&bad, "computes").is_err(), "{bad}");
+        }
+        assert!(ChildId::parse(&format!("{ws}/computes/Clara-CT.1"), "computes").is_ok());
+        let mut w2 = w.clone();
+        w2.resource_group = "rg/../other".into();
+        assert!(w2.check().is_err());
+        assert!(same_arm_id(&ws.to_uppercase(), ws));
+    }
+
+    #[test]
+    fn subnet_ids_have_their_shape() {
+        let ok = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-1/subnets/default";
+        assert!(check_subnet_id(ok).is_ok());
+        assert!(check_subnet_id(&ok.to_lowercase()).is_ok());
+        for bad in [
+            "subnet-1",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualNetworks/v/subnets/d",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/d/x",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/..",
+        ] {
+            assert!(check_subnet_id(bad).is_err(), "{bad}");
+        }
     }
 }

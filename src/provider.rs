@@ -304,11 +304,12 @@ impl Provider for ClaraProvider {
                 return None;
             }
         };
-        let mut options = ArmOptions::new(endpoint, API_VERSION, credential, http.clone());
+        let mut options = ArmOptions::new(endpoint, API_VERSION, credential.clone(), http.clone());
         options.retry = retry_policy();
         let arm = ArmClient::new(options);
         Some(ClaraClient {
             arm: Arc::new(arm),
+            credential,
             default_workspace,
             ngc,
             http,

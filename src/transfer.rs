@@ -27,6 +27,10 @@ pub struct Marker {
     pub source: String,
     pub version: String,
     pub files: Vec<MarkerFile>,
+    /// How the resource fetched and registered the content (what `terraform import` reads
+    /// back); absent in markers written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -306,7 +310,15 @@ pub async fn upload(
         files,
         ..marker_base
     };
-    let json = serde_json::to_vec_pretty(&marker).expect("marker serializes");
+    write_marker(ds, prefix, &marker).await?;
+    Ok((marker, sent))
+}
+
+/// Writes (or rewrites) the completion marker of a complete upload.
+pub async fn write_marker(ds: &Datastore, prefix: &str, marker: &Marker) -> Result<(), String> {
+    let metadata: BTreeMap<String, String> =
+        [(DIGEST_METADATA.to_string(), marker.digest.clone())].into();
+    let json = serde_json::to_vec_pretty(marker).expect("marker serializes");
     ds.blob
         .put_bytes(
             &ds.container,
@@ -316,8 +328,7 @@ pub async fn upload(
             &metadata,
         )
         .await
-        .map_err(|e| format!("writing the completion marker: {e}"))?;
-    Ok((marker, sent))
+        .map_err(|e| format!("writing the completion marker: {e}"))
 }
 
 /// The marker, if the asset's upload completed.

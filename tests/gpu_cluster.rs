@@ -62,6 +62,13 @@ fn lifecycle(ws: &Workspace) {
     import.extend(refs(&resized));
     import.extend(["azureml_gpu_cluster.clara_ct", id.as_str()]);
     ws.ok(&import);
+    // Azure answers STANDARD_NC24S_V3; import records the region's spelling.
+    assert!(
+        ws.state_file()
+            .contains("\"vm_size\": \"Standard_NC24s_v3\""),
+        "{}",
+        ws.state_file()
+    );
     ws.assert_no_changes(&refs(&resized));
 
     let mut destroy = vec!["destroy", "-auto-approve", "-input=false", "-no-color"];
@@ -123,7 +130,7 @@ fn invalid_input_fails_before_any_write() {
         let (code, text) = ws.plan(&refs(&v));
         assert_eq!(code, 1, "{vs:?} should fail:\n{text}");
         assert!(
-            text.contains(&format!("with azureml_gpu_cluster.clara_ct,")) || text.contains(attr),
+            text.contains(&"with azureml_gpu_cluster.clara_ct,".to_string()) || text.contains(attr),
             "{vs:?}: {text}"
         );
         assert!(
@@ -323,9 +330,14 @@ fn interrupted_create_is_adopted_on_the_next_apply() {
         "interrupted apply should fail:\n{text}"
     );
     assert!(text.contains("interrupted"), "{text}");
+    // No resource was recorded yet (outputs may be: the cluster's id is known at plan time).
+    let recorded = ws.state_file();
     assert!(
-        ws.state_file().is_empty() || !ws.state_file().contains("clara-ct"),
-        "nothing was recorded yet"
+        recorded.is_empty()
+            || serde_json::from_str::<serde_json::Value>(&recorded).unwrap()["resources"]
+                .as_array()
+                .is_none_or(|r| r.iter().all(|r| r["type"] != "azureml_gpu_cluster")),
+        "nothing was recorded yet: {recorded}"
     );
 
     // Re-apply while Azure is still creating: the cluster is adopted and awaited, not created again.
@@ -342,4 +354,409 @@ fn interrupted_create_is_adopted_on_the_next_apply() {
         "exactly one creation"
     );
     assert_eq!(ws.emulator.computes().len(), 1);
+}
+
+const WITH_RUN: &str = r#"
+variable "vm_size" {
+  type    = string
+  default = "Standard_NC6s_v3"
+}
+
+resource "azureml_gpu_cluster" "c" {
+  provider  = clara
+  name      = "run-ct"
+  vm_size   = var.vm_size
+  max_nodes = 2
+}
+
+resource "azureml_environment" "e" {
+  provider       = clara
+  name           = "clara_env"
+  image          = "nvcr.io/nvidia/clara-train-sdk:v3.0"
+  conda_packages = ["matplotlib"]
+}
+
+resource "clara_training_run" "r" {
+  compute     = azureml_gpu_cluster.c.id
+  environment = azureml_environment.e.id
+  command     = "bash run.sh"
+}
+
+output "cost" {
+  value = azureml_gpu_cluster.c.estimated_max_cost_usd_per_hour
+}
+"#;
+
+fn run_config() -> serde_json::Value {
+    let mut c = emulator_config();
+    c["jobs"] = serde_json::json!({"phase_ms": 100});
+    c
+}
+
+/// A new vm_size replaces the cluster, and the finished run on it is not re-run: the
+/// cluster's id is known at plan time, also across the replacement.
+#[test]
+fn replacing_the_cluster_re_runs_no_finished_job() {
+    let mut ws = Workspace::inline(WITH_RUN, run_config());
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    let (code, first) = ws.plan(&[]);
+    assert_eq!(code, 2, "{first}");
+    // Known at plan time: the id (so the run's compute) and the cost bound (NC6s_v3 $3.06 × 2).
+    assert!(
+        first.contains("/computes/run-ct\"") && first.contains("6.12"),
+        "{first}"
+    );
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let out: serde_json::Value = serde_json::from_str(&ws.ok(&["output", "-json"])).unwrap();
+    assert_eq!(out["cost"]["value"], 6.12);
+
+    let v = ["-var=vm_size=Standard_NC12s_v3"];
+    let (code, text) = ws.plan(&v);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("azureml_gpu_cluster.c must be replaced"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("# clara_training_run.r"),
+        "the run must not change:\n{text}"
+    );
+    assert!(
+        text.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{text}"
+    );
+    assert!(
+        text.contains("12.24"),
+        "cost of 2 × NC12s_v3 planned:\n{text}"
+    );
+    ws.apply(&v);
+    ws.assert_no_changes(&v);
+    assert_eq!(
+        ws.emulator.count_ops("job.create", true),
+        1,
+        "one job, never re-run"
+    );
+    assert_eq!(ws.emulator.count_ops("compute.create", true), 2);
+
+    // Azure's spelling of the same size changes nothing.
+    ws.assert_no_changes(&["-var=vm_size=STANDARD_NC12S_V3"]);
+    ws.assert_no_changes(&["-var=vm_size=standard_nc12s_v3"]);
+    ws.ok(&["destroy", "-auto-approve", "-no-color", v[0]]);
+}
+
+/// With the emulator's "same-name recreate keeps the old size" quirk on, the replacement's
+/// apply fails naming vm_size and both sizes, and the next plan replaces the cluster again.
+#[test]
+fn a_recreated_cluster_of_another_size_is_caught() {
+    let mut config = emulator_config();
+    config["computes"] = serde_json::json!({"recreate_keeps_old_vm_size": true});
+    let ws = Workspace::with_config("gpu-cluster", config);
+    ws.apply(&[]);
+    let v = ["-var=vm_size=Standard_NC24s_v3"];
+    let (code, text) = ws.tf(&["apply", "-auto-approve", "-input=false", "-no-color", v[0]]);
+    assert_eq!(code, 1, "{text}");
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        folded.contains("Azure created another VM size")
+            && folded.contains("vm_size = \"Standard_NC24s_v3\" was asked")
+            && folded.contains("STANDARD_NC12S_V3"),
+        "{text}"
+    );
+    assert!(
+        folded.contains("with azureml_gpu_cluster.clara_ct"),
+        "{text}"
+    );
+    let (code, text) = ws.plan(&v);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("must be replaced"), "{text}");
+    // Switched off, the next replacement gets the asked size.
+    ws.emulator.admin(
+        reqwest::Method::PUT,
+        "computes",
+        Some(serde_json::json!({"recreate_keeps_old_vm_size": false})),
+    );
+    ws.apply(&v);
+    ws.assert_no_changes(&v);
+    ws.ok(&["destroy", "-auto-approve", "-no-color", v[0]]);
+}
+
+#[test]
+fn hostile_and_unknown_values_are_refused_naming_the_attribute() {
+    let ws = Workspace::new("gpu-cluster");
+    let cases = [
+        ("subnet_id = \"subnet-1\"", "subnet_id", "Invalid subnet_id"),
+        (
+            "subnet_id = \"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/../../x\"",
+            "subnet_id",
+            "Invalid subnet_id",
+        ),
+        ("location = \"nowhere\"", "location", "Unknown location"),
+        ("location = \"east/../us\"", "location", "Invalid location"),
+        (
+            "workspace_id = \"/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-clara/providers/Microsoft.MachineLearningServices/workspaces/clara-ws/computes/victim\"",
+            "workspace_id",
+            "Invalid workspace_id",
+        ),
+        (
+            "workspace_id = \"/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg%2Fx/providers/Microsoft.MachineLearningServices/workspaces/clara-ws\"",
+            "workspace_id",
+            "Invalid workspace_id",
+        ),
+    ];
+    for (line, attr, summary) in cases {
+        let hcl = format!(
+            "resource \"azureml_gpu_cluster\" \"bad\" {{\n  provider = clara\n  name = \"bad-cluster\"\n  vm_size = \"Standard_NC12s_v3\"\n  max_nodes = 1\n  {line}\n}}\n"
+        );
+        std::fs::write(ws.dir.join("bad.tf"), hcl).unwrap();
+        let (code, text) = ws.plan(&[]);
+        assert_eq!(code, 1, "{line} should fail:\n{text}");
+        assert!(
+            text.contains(summary) && text.contains(&format!("{attr} ")),
+            "{line}: the diagnostic should say {summary} and name {attr}:\n{text}"
+        );
+        assert!(!text.contains("GPU sizes there: ."), "{text}");
+    }
+    // The data source: an unknown region is an error on `location`, not an empty list.
+    std::fs::write(
+        ws.dir.join("bad.tf"),
+        "data \"azureml_vm_sizes\" \"nowhere\" {\n  provider = clara\n  location = \"nowhere\"\n}\n",
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("Unknown location") && text.contains("nowhere"),
+        "{text}"
+    );
+    std::fs::remove_file(ws.dir.join("bad.tf")).unwrap();
+    // An import id never reaches another object.
+    let ws_id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-clara/providers/Microsoft.MachineLearningServices/workspaces/clara-ws";
+    for bad in [
+        format!("{ws_id}/computes/.."),
+        format!("{ws_id}/computes/x%2F..%2Fother"),
+        format!("{ws_id}/computes/a?b=1"),
+    ] {
+        let (code, text) = ws.tf(&[
+            "import",
+            "-input=false",
+            "-no-color",
+            "azureml_gpu_cluster.clara_ct",
+            &bad,
+        ]);
+        assert_eq!(code, 1, "{bad}: {text}");
+        assert!(text.contains("Invalid import id"), "{bad}: {text}");
+    }
+    assert!(
+        ws.emulator.writes().is_empty(),
+        "no write may reach Azure: {:?}",
+        ws.emulator.writes()
+    );
+}
+
+#[test]
+fn identity_type_is_spelled_as_the_api_spells_it() {
+    let ws = Workspace::new("gpu-cluster");
+    let uai = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-clara/providers/Microsoft.ManagedIdentity/userAssignedIdentities/clara-uai";
+    let block = |t: &str| {
+        format!(
+            "resource \"azureml_gpu_cluster\" \"id\" {{\n  provider = clara\n  name = \"id-cluster\"\n  vm_size = \"Standard_NC6s_v3\"\n  max_nodes = 1\n  identity {{\n    type = \"{t}\"\n    identity_ids = [\"{uai}\"]\n  }}\n}}\n"
+        )
+    };
+    std::fs::write(ws.dir.join("id.tf"), block("SystemAssigned, UserAssigned")).unwrap();
+    let (code, text) = ws.tf(&["validate", "-no-color"]);
+    assert_eq!(code, 1, "the old spelling is refused:\n{text}");
+    assert!(text.contains("SystemAssigned,UserAssigned"), "{text}");
+    std::fs::write(ws.dir.join("id.tf"), block("SystemAssigned,UserAssigned")).unwrap();
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let sent: Vec<_> = ws
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r["op"] == "compute.create" && r["path"].as_str().unwrap().ends_with("/id-cluster")
+        })
+        .collect();
+    assert_eq!(
+        sent[0]["body"]["identity"]["type"],
+        "SystemAssigned,UserAssigned"
+    );
+    // State written by an older version, with the space, plans no change.
+    let state = ws.state_file().replace(
+        "\"type\": \"SystemAssigned,UserAssigned\"",
+        "\"type\": \"SystemAssigned, UserAssigned\"",
+    );
+    assert!(state.contains("SystemAssigned, UserAssigned"));
+    std::fs::write(ws.dir.join("terraform.tfstate"), state).unwrap();
+    ws.assert_no_changes(&["-refresh=false"]);
+    ws.assert_no_changes(&[]);
+    // An in-place scale change keeps the identity's principal and tenant known.
+    let principal = |ws: &Workspace| {
+        let state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+        state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "id")
+            .unwrap()["instances"][0]["attributes"]["identity"]["principal_id"]
+            .clone()
+    };
+    let before = principal(&ws);
+    assert!(before.is_string(), "{}", ws.state_file());
+    std::fs::write(
+        ws.dir.join("id.tf"),
+        block("SystemAssigned,UserAssigned").replace("max_nodes = 1", "max_nodes = 2"),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("updated in-place"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| (l.contains("principal_id") || l.contains("tenant_id"))
+                && l.contains("known after apply")),
+        "{text}"
+    );
+    ws.apply(&[]);
+    assert_eq!(principal(&ws), before);
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
+const SPELLED: &str = r#"
+variable "vm_size" {
+  type    = string
+  default = "standard_nc6s_v3"
+}
+
+variable "location" {
+  type    = string
+  default = "East US"
+}
+
+variable "workspace_id" {
+  type    = string
+  default = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/RG-CLARA/PROVIDERS/MICROSOFT.MACHINELEARNINGSERVICES/WORKSPACES/CLARA-WS"
+}
+
+resource "azureml_gpu_cluster" "s" {
+  provider     = clara
+  name         = "spell-ct"
+  vm_size      = var.vm_size
+  location     = var.location
+  workspace_id = var.workspace_id
+  max_nodes    = 1
+}
+"#;
+
+/// Azure compares VM sizes, regions and ARM ids without case (and regions without spaces):
+/// each spelling plans "No changes" against the others, the configured one stays in state,
+/// and an import read in Azure's spelling plans clean against the user's.
+#[test]
+fn spellings_azure_treats_as_the_same_plan_no_changes() {
+    let ws = Workspace::inline(SPELLED, emulator_config());
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let attrs = || {
+        let state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+        state["resources"][0]["instances"][0]["attributes"].clone()
+    };
+    let a = attrs();
+    assert_eq!(a["vm_size"], "standard_nc6s_v3");
+    assert_eq!(a["location"], "East US");
+    assert!(
+        a["workspace_id"]
+            .as_str()
+            .unwrap()
+            .contains("/RESOURCEGROUPS/RG-CLARA/"),
+        "{a}"
+    );
+    // Azure itself answers with the size upper-cased.
+    let body = ws.emulator.arm_get(a["id"].as_str().unwrap());
+    assert_eq!(
+        body["properties"]["properties"]["vmSize"],
+        "STANDARD_NC6S_V3"
+    );
+
+    let canonical = [
+        "-var=vm_size=Standard_NC6s_v3",
+        "-var=location=eastus",
+        "-var=workspace_id=/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-clara/providers/Microsoft.MachineLearningServices/workspaces/clara-ws",
+    ];
+    ws.assert_no_changes(&canonical);
+    ws.assert_no_changes(&["-var=vm_size=STANDARD_NC6S_V3", "-var=location=EASTUS"]);
+    // A real change still shows.
+    let (code, text) = ws.plan(&["-var=vm_size=Standard_NC12s_v3"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("must be replaced"), "{text}");
+
+    // Import by the canonical id, then plan with the user's spelling.
+    let id = a["id"].as_str().unwrap().to_string();
+    ws.ok(&["state", "rm", "azureml_gpu_cluster.s"]);
+    ws.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "azureml_gpu_cluster.s",
+        &id,
+    ]);
+    ws.assert_no_changes(&[]);
+    let writes = ws.emulator.writes().len();
+    ws.apply(&[]);
+    assert_eq!(
+        ws.emulator.writes().len(),
+        writes,
+        "nothing sent after import"
+    );
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(ws.emulator.computes().is_empty());
+}
+
+/// `import {}` with `-generate-config-out`: Terraform writes the cluster's configuration from
+/// what the provider read, and that configuration plans clean (no write follows).
+#[test]
+fn generated_import_configuration_plans_clean() {
+    let ws = Workspace::inline(SPELLED, emulator_config());
+    ws.apply(&[]);
+    let state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+    let id = state["resources"][0]["instances"][0]["attributes"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ws.ok(&["state", "rm", "azureml_gpu_cluster.s"]);
+    let header = std::fs::read_to_string(ws.dir.join("main.tf")).unwrap();
+    let header = &header[..header.find("variable \"vm_size\"").unwrap()];
+    std::fs::write(
+        ws.dir.join("main.tf"),
+        format!("{header}import {{\n  to       = azureml_gpu_cluster.s\n  id       = \"{id}\"\n  provider = clara\n}}\n"),
+    )
+    .unwrap();
+    let (code, text) = ws.tf(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-generate-config-out=generated.tf",
+    ]);
+    assert!(code == 0 || code == 2, "{text}");
+    let generated = std::fs::read_to_string(ws.dir.join("generated.tf")).unwrap();
+    // Azure answers STANDARD_NC6S_V3; the configuration gets the region's spelling.
+    assert!(
+        generated.contains("vm_size") && generated.contains("\"Standard_NC6s_v3\""),
+        "{generated}"
+    );
+    let writes = ws.emulator.writes().len();
+    ws.apply(&[]);
+    assert_eq!(
+        ws.emulator.writes().len(),
+        writes,
+        "the import wrote nothing"
+    );
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(
+        code, 0,
+        "generated config plans clean:\n{generated}\n{text}"
+    );
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(ws.emulator.computes().is_empty());
 }

@@ -35,7 +35,9 @@ fn served_bytes(ws: &Workspace) -> u64 {
 
 #[test]
 fn mmar_lifecycle_with_drift_repair_and_clean_destroy() {
-    let ws = Workspace::inline(MMAR, emulator_config());
+    // Plan finds drift by reading the blobs with an Entra ID token (plan never reads
+    // datastore secrets), so storage is Azurite in OAuth mode over https.
+    let ws = Workspace::inline_oauth(MMAR, emulator_config());
     ws.apply(&[]);
     ws.assert_no_changes(&[]);
     let blobs = ws.blob_names("mmars/covid/");
@@ -335,4 +337,370 @@ fn walkthrough_ngc_config_in_hcl() {
         ws.blob_names("clara_train_covid19_3d_ct_classification/")
             .is_empty()
     );
+}
+
+const DATA_ASSET_ID_SUFFIX: &str = "/data/covid-mmar/versions/1";
+
+/// The MMAR registered as a data asset, with a description and tags to edit.
+fn mmar_resource(description: &str, tags: &str) -> String {
+    format!(
+        r#"
+resource "ngc_asset" "mmar" {{
+  provider       = clara
+  source         = "nvidia/med/clara_train_covid19_3d_ct_classification:1"
+  datastore_path = "mmars/covid"
+  tags           = {tags}
+
+  data_asset {{
+    name        = "covid-mmar"
+    description = "{description}"
+  }}
+}}
+"#
+    )
+}
+
+/// Stands for a run reading the asset: replaced whenever what it reads is (or may be) new.
+const READER: &str = r#"
+resource "terraform_data" "reader" {
+  triggers_replace = [ngc_asset.mmar.datastore_uri, ngc_asset.mmar.data_asset_id]
+}
+"#;
+
+fn mmar_with_metadata(description: &str, tags: &str) -> String {
+    mmar_resource(description, tags) + READER
+}
+
+/// `terraform show -json` values of one resource.
+fn values_of(ws: &Workspace, address: &str) -> serde_json::Value {
+    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} not in state: {state}"))["values"]
+        .clone()
+}
+
+fn blob_writes(ws: &Workspace) -> usize {
+    ws.azurite
+        .as_ref()
+        .unwrap()
+        .blob_requests()
+        .iter()
+        .filter(|(m, _)| m == "PUT" || m == "DELETE")
+        .count()
+}
+
+fn data_asset_path() -> String {
+    format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}{DATA_ASSET_ID_SUFFIX}"
+    )
+}
+
+/// Issue 8: a data asset's description and tags update in place. The edit re-uploads
+/// nothing (0 blob PUTs/DELETEs in Azurite's request log, 0 NGC bytes) and what a
+/// downstream run reads (datastore URI, data asset id, its dataUri) stays the same.
+#[test]
+fn data_asset_description_and_tags_edit_in_place_uploads_nothing() {
+    let ws = Workspace::inline(
+        &mmar_with_metadata("Clara COVID-19 CT MMAR", r#"{ team = "imaging" }"#),
+        emulator_config(),
+    );
+    ws.apply(&[]);
+    let before = values_of(&ws, "ngc_asset.mmar");
+    let data_uri_before = ws.emulator.arm_get(&data_asset_path())["properties"]["dataUri"].clone();
+    let (writes, served, ngc_requests) = (
+        blob_writes(&ws),
+        served_bytes(&ws),
+        ws.emulator.count_ops("ngc.manifest", false),
+    );
+    assert!(
+        writes > 10,
+        "the first apply uploads the MMAR ({writes} writes)"
+    );
+
+    std::fs::write(
+        ws.dir.join("main.tf"),
+        std::fs::read_to_string(ws.dir.join("main.tf"))
+            .unwrap()
+            .replace(
+                &mmar_with_metadata("Clara COVID-19 CT MMAR", r#"{ team = "imaging" }"#),
+                &mmar_with_metadata(
+                    "Clara COVID-19 CT MMAR, v1 weights",
+                    r#"{ team = "imaging", stage = "baseline" }"#,
+                ),
+            ),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("ngc_asset.mmar will be updated in-place"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 to add, 1 to change, 0 to destroy"),
+        "{text}"
+    );
+    assert!(!text.contains("must be replaced"), "{text}");
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+
+    let edit_writes = blob_writes(&ws) - writes;
+    println!(
+        "first apply: {writes} blob PUT/DELETE; description + tags edit: {edit_writes} blob PUT/DELETE, {} NGC bytes, {} NGC manifest requests",
+        served_bytes(&ws) - served,
+        ws.emulator.count_ops("ngc.manifest", false) - ngc_requests
+    );
+    assert_eq!(edit_writes, 0, "a metadata edit writes no blob");
+    assert_eq!(served_bytes(&ws), served, "nothing downloaded again");
+    let after = &values_of(&ws, "ngc_asset.mmar");
+    for same in [
+        "id",
+        "datastore_uri",
+        "data_asset_id",
+        "content_digest",
+        "file_count",
+    ] {
+        assert_eq!(after[same], before[same], "{same} changed");
+    }
+    let data = ws.emulator.arm_get(&data_asset_path());
+    assert_eq!(
+        data["properties"]["description"],
+        "Clara COVID-19 CT MMAR, v1 weights"
+    );
+    assert_eq!(data["properties"]["tags"]["stage"], "baseline");
+    assert_eq!(
+        data["properties"]["dataUri"], data_uri_before,
+        "runs reading the data asset see the same folder"
+    );
+}
+
+/// Issue 8: values that reach an ARM or blob path are validated at validate/plan, naming the
+/// attribute, and nothing is sent.
+#[test]
+fn path_values_are_rejected_at_validate_naming_the_attribute() {
+    for (extra, attr) in [
+        (
+            "data_asset {\n    name = \"covid-mmar\"\n    version = \"1/../../../victim/versions/7\"\n  }",
+            "data_asset.version",
+        ),
+        ("datastore = \"x/../workspaceblobstore\"", "datastore"),
+        (
+            "data_asset {\n    name = \"covid-mmar\"\n    version = \"7?api-version=1\"\n  }",
+            "data_asset.version",
+        ),
+    ] {
+        let ws = Workspace::inline(
+            &asset(
+                "nvidia/med/clara_train_covid19_3d_ct_classification:1",
+                extra,
+            ),
+            emulator_config(),
+        );
+        for cmd in [
+            vec!["validate", "-no-color"],
+            vec!["plan", "-input=false", "-no-color"],
+        ] {
+            let (code, text) = ws.tf(&cmd);
+            assert_eq!(code, 1, "{} accepted {extra}:\n{text}", cmd[0]);
+            assert!(
+                text.contains(&format!("{attr} must be")),
+                "{}: the diagnostic names {attr}:\n{text}",
+                cmd[0]
+            );
+        }
+        assert!(
+            ws.emulator.writes().is_empty(),
+            "nothing written: {:?}",
+            ws.emulator.writes()
+        );
+        assert_eq!(ws.emulator.count_ops("ngc.manifest", false), 0);
+    }
+}
+
+/// Issue 8: `terraform import` by datastore URI, then the configuration that created the
+/// asset plans "No changes" (content, settings and the data asset read back).
+#[test]
+fn import_by_datastore_uri_plans_no_changes() {
+    let hcl = mmar_with_metadata("Clara COVID-19 CT MMAR", r#"{ team = "imaging" }"#);
+    let ws = Workspace::inline(&hcl, emulator_config());
+    ws.apply(&[]);
+    let uri = "azureml://datastores/workspaceblobstore/paths/mmars/covid/";
+    let created = values_of(&ws, "ngc_asset.mmar");
+    assert_eq!(created["id"], uri);
+    ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    let (writes, served) = (blob_writes(&ws), served_bytes(&ws));
+    let out = ws.ok(&["import", "-input=false", "-no-color", "ngc_asset.mmar", uri]);
+    assert!(out.contains("Import successful"), "{out}");
+    ws.assert_no_changes(&[]);
+    let imported = &values_of(&ws, "ngc_asset.mmar");
+    for k in [
+        "id",
+        "source",
+        "type",
+        "datastore",
+        "datastore_path",
+        "workspace_id",
+        "resolved_version",
+        "file_count",
+        "total_size_bytes",
+        "content_digest",
+        "data_asset_id",
+        "data_asset",
+        "tags",
+    ] {
+        assert_eq!(imported[k], created[k], "{k} read back on import");
+    }
+    assert_eq!(blob_writes(&ws), writes, "import and plan write no blob");
+    assert_eq!(served_bytes(&ws), served, "import downloads nothing");
+
+    // The same through an `import {}` block, then through `-generate-config-out`.
+    ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    let import_block = format!(
+        "import {{\n  provider = clara\n  to       = ngc_asset.mmar\n  id       = \"{uri}\"\n}}\n"
+    );
+    let main_tf = std::fs::read_to_string(ws.dir.join("main.tf")).unwrap();
+    std::fs::write(ws.dir.join("import.tf"), &import_block).unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert!(
+        text.contains("1 to import, 0 to add, 0 to change, 0 to destroy"),
+        "exit {code}: {text}"
+    );
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    // (-generate-config-out cannot resolve references to the resource it generates: the
+    // reader goes too.)
+    std::fs::write(ws.dir.join("main.tf"), main_tf.replace(&hcl, "")).unwrap();
+    let (code, text) = ws.tf(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-generate-config-out=generated.tf",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let generated = std::fs::read_to_string(ws.dir.join("generated.tf")).unwrap();
+    println!("-generate-config-out wrote:\n{generated}");
+    assert!(
+        generated.contains("\"nvidia/med/clara_train_covid19_3d_ct_classification:1\""),
+        "{generated}"
+    );
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    std::fs::remove_file(ws.dir.join("import.tf")).unwrap();
+    std::fs::remove_file(ws.dir.join("generated.tf")).unwrap();
+    std::fs::write(ws.dir.join("main.tf"), &main_tf).unwrap();
+
+    // Something that is not an asset this provider uploaded is refused clearly.
+    ws.ok(&["state", "rm", "ngc_asset.mmar"]);
+    let (code, text) = ws.tf(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "ngc_asset.mmar",
+        "azureml://datastores/workspaceblobstore/paths/nothing/here/",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains(".clara-asset.json"), "{text}");
+    let (code, text) = ws.tf(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "ngc_asset.mmar",
+        "azureml://datastores/x/../workspaceblobstore/paths/mmars/covid/",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("datastore"), "{text}");
+}
+
+/// Issue 8: registering the uploaded folder as a data asset later, or unregistering it, is an
+/// in-place update: no download, no content re-upload (only the completion marker is rewritten
+/// so that import finds the registration), and removing archives the version.
+#[test]
+fn data_asset_added_and_removed_in_place() {
+    let plain = asset("nvidia/med/clara_train_covid19_3d_ct_classification:1", "");
+    let registered = asset(
+        "nvidia/med/clara_train_covid19_3d_ct_classification:1",
+        "data_asset {\n    name = \"covid-mmar\"\n  }",
+    );
+    let ws = Workspace::inline(&plain, emulator_config());
+    ws.apply(&[]);
+    let served = served_bytes(&ws);
+    let write = |hcl: &str| {
+        let main = std::fs::read_to_string(ws.dir.join("main.tf")).unwrap();
+        let main = main.replace(&plain, hcl).replace(&registered, hcl);
+        std::fs::write(ws.dir.join("main.tf"), main).unwrap();
+    };
+    let id = data_asset_path();
+
+    write(&registered);
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("0 to add, 1 to change, 0 to destroy"),
+        "{text}"
+    );
+    let writes = blob_writes(&ws);
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let puts = blob_writes(&ws) - writes;
+    assert_eq!(puts, 1, "only the completion marker is rewritten");
+    assert_eq!(ws.emulator.arm_get(&id)["properties"]["isArchived"], false);
+
+    // Import finds the registration recorded by the update.
+    ws.ok(&["state", "rm", "ngc_asset.a"]);
+    ws.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "ngc_asset.a",
+        "azureml://datastores/workspaceblobstore/paths/assets/a/",
+    ]);
+    ws.assert_no_changes(&[]);
+
+    write(&plain);
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("0 to add, 1 to change, 0 to destroy"),
+        "{text}"
+    );
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    assert_eq!(ws.emulator.arm_get(&id)["properties"]["isArchived"], true);
+    assert_eq!(served_bytes(&ws), served, "nothing downloaded again");
+    println!("register in place: {puts} blob write (the marker); unregister: archived");
+}
+
+/// Issue 8: an unusable `local_directory` is refused at plan, naming the attribute, before
+/// anything is downloaded or uploaded (it used to surface only after the uploads).
+#[test]
+fn unusable_local_directory_is_refused_at_plan() {
+    let ws = Workspace::inline("", emulator_config());
+    let file = ws.tmp.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let under_file = file.join("copies");
+    std::fs::write(
+        ws.dir.join("asset.tf"),
+        asset(
+            "nvidia/med/clara_train_covid19_3d_ct_classification:1",
+            &format!("local_directory = \"{}\"", under_file.display()),
+        ),
+    )
+    .unwrap();
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("local_directory"), "{text}");
+    assert!(text.contains("not a directory"), "{text}");
+    let (code, text) = ws.tf(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        ws.emulator.count_ops("ngc.manifest", false),
+        0,
+        "nothing fetched"
+    );
+    assert_eq!(blob_writes(&ws), 0, "nothing uploaded");
 }

@@ -615,3 +615,66 @@ fn code_folder_is_uploaded_once_and_a_file_change_plans_a_new_run() {
         "{text}"
     );
 }
+
+/// Edits the walkthrough's `azure_config.json` (its `aml_compute` section) in the test's copy.
+fn edit_aml_compute(ws: &Workspace, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = ws.dir.join("azure_config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut cfg["aml_compute"]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+}
+
+/// A new `vm_size` replaces the cluster and re-runs none of the four finished jobs (the
+/// cluster's id is planned known across the replacement); reordering `conda_packages` plans
+/// "No changes" (no new environment version, no re-run).
+#[test]
+fn vm_size_change_replaces_only_the_cluster_and_package_order_changes_nothing() {
+    let ws = pipeline(pipeline_config());
+    edit_aml_compute(&ws, |c| {
+        c["conda_packages"] = json!(["matplotlib", "numpy"])
+    });
+    ws.apply(&[]);
+    assert_eq!(job_creates(&ws).len(), 4);
+
+    edit_aml_compute(&ws, |c| c["vm_name"] = json!("Standard_NC24s_v3"));
+    let (code, text) = ws.plan(&[]);
+    assert_eq!(code, 2, "{text}");
+    let replaced: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("must be replaced") || l.contains("will be updated in-place"))
+        .collect();
+    assert!(
+        replaced.len() == 1 && replaced[0].contains("azureml_gpu_cluster.this"),
+        "only the cluster changes: {replaced:?}\n{text}"
+    );
+    assert!(
+        text.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{text}"
+    );
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    assert_eq!(job_creates(&ws).len(), 4, "no run re-ran");
+    assert_eq!(ws.emulator.count_ops("compute.create", true), 2);
+    let computes = ws.emulator.computes();
+    assert_eq!(computes.len(), 1, "{computes:?}");
+    let cluster = ws
+        .emulator
+        .arm_get(computes[0]["resource"]["id"].as_str().unwrap());
+    assert_eq!(
+        cluster["properties"]["properties"]["vmSize"], "STANDARD_NC24S_V3",
+        "Azure's spelling of the new size: {cluster}"
+    );
+
+    edit_aml_compute(&ws, |c| {
+        c["conda_packages"] = json!(["numpy", "matplotlib"])
+    });
+    ws.assert_no_changes(&[]);
+    ws.apply(&[]);
+    assert_eq!(
+        ws.emulator.count_ops("environment.create", true),
+        1,
+        "one environment version"
+    );
+    assert_eq!(job_creates(&ws).len(), 4, "no run re-ran");
+}

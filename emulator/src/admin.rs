@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_emulator/advance", post(advance))
         .route("/_emulator/stats", get(stats))
         .merge(crate::arm::job::admin::routes())
+        .merge(crate::arm::compute::admin_routes())
 }
 
 async fn health(State(app): State<AppState>) -> Response {

@@ -32,6 +32,8 @@ pub struct Config {
     pub storage: crate::storage::StorageConfig,
     /// NGC emulation: API keys, token and signed-URL lifetimes, extra assets, download faults.
     pub ngc: crate::ngc::config::NgcConfig,
+    /// Switchable AmlCompute quirks (see `arm::compute::model::ComputesConfig`).
+    pub computes: crate::arm::compute::model::ComputesConfig,
     /// Extra service principals with their role names (see README, "Principals and roles").
     pub principals: Vec<crate::auth::PrincipalConfig>,
 }
@@ -43,10 +45,17 @@ pub struct WorkspaceConfig {
     pub name: String,
     #[serde(default = "default_location")]
     pub location: String,
+    /// `false`: the workspace has no `mlFlowTrackingUri` (see README "MLflow").
+    #[serde(default = "default_true")]
+    pub mlflow: bool,
 }
 
 fn default_location() -> String {
     "eastus".to_string()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for Config {
@@ -60,6 +69,7 @@ impl Default for Config {
                 resource_group: "rg-clara".into(),
                 name: "clara-ws".into(),
                 location: default_location(),
+                mlflow: true,
             }],
             lro_delay_ms: 300,
             token_expires_in_s: 3599,
@@ -68,6 +78,7 @@ impl Default for Config {
             jobs: Default::default(),
             storage: Default::default(),
             ngc: Default::default(),
+            computes: Default::default(),
             principals: Vec::new(),
         }
     }

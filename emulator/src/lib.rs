@@ -19,6 +19,7 @@ pub mod metadata;
 pub mod mlflow;
 pub mod ngc;
 pub mod pipeline;
+pub mod runhistory;
 pub mod schema;
 pub mod server;
 pub mod storage;

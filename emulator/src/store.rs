@@ -31,6 +31,8 @@ pub struct Data {
     pub training: crate::training::TrainingData,
     /// Data asset containers with their versions. Key: lower-cased `sub/rg/ws/name`.
     pub data_assets: BTreeMap<String, crate::arm::data::DataContainerRecord>,
+    /// Deleted computes' sizes (for `computes.recreate_keeps_old_vm_size`) and switch overrides.
+    pub compute_extra: crate::arm::compute::model::ComputeExtra,
 }
 
 /// Completes due work (long-running operations) at time `now`; returns true if it changed
@@ -88,6 +90,7 @@ impl Store {
             d.operations.clear();
             d.training.clear_resources();
             d.data_assets.clear();
+            d.compute_extra.deleted_vm_sizes.clear();
         });
     }
 

@@ -71,6 +71,8 @@ pub struct JobsConfig {
     pub fail_job_names: Vec<String>,
     /// Failure message for the two switches above.
     pub fail_message: Option<String>,
+    /// Job name (or `*` for every job) → interrupt `<Status>[:<ms>][@<phase>]` (README "Jobs").
+    pub interrupts: BTreeMap<String, String>,
 }
 
 /// Failure switches (config `jobs.*`, or at runtime `PUT /_emulator/jobs`).
@@ -83,6 +85,26 @@ pub struct JobFailSwitches {
     pub fail_job_names: Vec<String>,
     /// Failure message for the two switches above.
     pub fail_message: Option<String>,
+    /// Job name (or `*`) → interrupt `<Status>[:<ms>][@<phase>]` for jobs created from now on.
+    pub interrupts: BTreeMap<String, String>,
+}
+
+impl JobFailSwitches {
+    /// The interrupt spec for a new job: its name, else `*`.
+    pub fn interrupt_for(&self, job: &str) -> Option<&str> {
+        self.interrupts
+            .get(job)
+            .or_else(|| self.interrupts.get("*"))
+            .map(String::as_str)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        for (job, spec) in &self.interrupts {
+            crate::arm::job::model::Interrupt::parse(spec)
+                .map_err(|e| format!("interrupts[{job}]: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for JobsConfig {
@@ -95,6 +117,7 @@ impl Default for JobsConfig {
             fail_when_command_contains: None,
             fail_job_names: Vec::new(),
             fail_message: None,
+            interrupts: BTreeMap::new(),
         }
     }
 }
@@ -106,6 +129,7 @@ impl JobsConfig {
             fail_when_command_contains: self.fail_when_command_contains.clone(),
             fail_job_names: self.fail_job_names.clone(),
             fail_message: self.fail_message.clone(),
+            interrupts: self.interrupts.clone(),
         }
     }
 
@@ -116,7 +140,7 @@ impl JobsConfig {
                 self.time_scale
             ));
         }
-        Ok(())
+        self.fail_switches().check()
     }
 }
 

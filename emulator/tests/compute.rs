@@ -58,7 +58,8 @@ async fn create_poll_get_patch_delete() {
     assert_eq!(p["description"], "GPU cluster");
     assert!(p["createdOn"].is_string() && p["modifiedOn"].is_string());
     let aml = &p["properties"];
-    assert_eq!(aml["vmSize"], "Standard_NC12s_v3");
+    // Sent `Standard_NC12s_v3`; AmlCompute answers upper-cased (azure-rest-api-specs#20216).
+    assert_eq!(aml["vmSize"], "STANDARD_NC12S_V3");
     assert_eq!(aml["allocationState"], "Steady");
     assert_eq!(aml["currentNodeCount"], 1);
     assert_eq!(aml["targetNodeCount"], 1);
@@ -467,4 +468,81 @@ async fn common_headers_and_case_insensitive_paths() {
         corr.headers()["x-ms-correlation-request-id"],
         "my-correlation"
     );
+}
+
+/// Deletes `path` and waits until it is gone.
+async fn delete_and_wait(emu: &Emu, token: &str, path: &str) {
+    let del = emu
+        .arm(
+            token,
+            Method::DELETE,
+            &format!("{path}?underlyingResourceAction=Delete&{}", common::API),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::ACCEPTED, "{}", del.body);
+    emu.advance().await;
+    let gone = emu.arm(token, Method::GET, path, None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+}
+
+/// Creates `path` with `size`; returns the `vmSize` the 201 acknowledged and the one a GET
+/// shows once the creation completed.
+async fn create_sized(emu: &Emu, token: &str, path: &str, size: &str) -> (String, String) {
+    let put = emu
+        .arm(token, Method::PUT, path, Some(cluster_body(size, 0, 1)))
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    emu.advance().await;
+    let get = emu.arm(token, Method::GET, path, None).await;
+    let size_of = |b: &serde_json::Value| {
+        b["properties"]["properties"]["vmSize"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    (size_of(&put.body), size_of(&get.body))
+}
+
+#[tokio::test]
+async fn recreate_after_delete_keeps_the_old_vm_size_when_switched_on() {
+    let emu = Emu::start().await;
+    let token = emu.token().await;
+    let path = emu.compute_path("gpu-cluster");
+    let switch = |on: serde_json::Value| {
+        let emu = &emu;
+        async move {
+            emu.admin(Method::PUT, "/_emulator/computes", Some(on))
+                .await
+        }
+    };
+    let sw = emu.admin(Method::GET, "/_emulator/computes", None).await;
+    assert_eq!(sw.body["switches"]["recreate_keeps_old_vm_size"], false);
+    assert_eq!(sw.body["switches_source"], "config");
+
+    // Off (the default): a re-created compute has the size asked for.
+    create_sized(&emu, &token, &path, "Standard_NC6s_v3").await;
+    delete_and_wait(&emu, &token, &path).await;
+    let (_, got) = create_sized(&emu, &token, &path, "Standard_NC12s_v3").await;
+    assert_eq!(got, "STANDARD_NC12S_V3");
+
+    // On: the PUT acknowledges the new size, the compute keeps the deleted one's.
+    let sw = switch(json!({"recreate_keeps_old_vm_size": true})).await;
+    assert_eq!(sw.status, StatusCode::OK, "{}", sw.body);
+    assert_eq!(sw.body["switches_source"], "admin");
+    delete_and_wait(&emu, &token, &path).await;
+    let (acked, got) = create_sized(&emu, &token, &path, "Standard_NC24s_v3").await;
+    assert_eq!(acked, "STANDARD_NC24S_V3");
+    assert_eq!(got, "STANDARD_NC12S_V3", "the deleted compute's size");
+
+    // Only the first create of that name after a delete is affected.
+    let other = emu.compute_path("other-cluster");
+    let (_, got) = create_sized(&emu, &token, &other, "Standard_NC24s_v3").await;
+    assert_eq!(got, "STANDARD_NC24S_V3");
+
+    // null restores the config's switches; a bad body is refused.
+    let sw = switch(json!(null)).await;
+    assert_eq!(sw.body["switches_source"], "config");
+    let bad = switch(json!({"nope": 1})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

@@ -14,6 +14,29 @@ use training_common::*;
 
 const FINETUNE: &str = "cd $MMAR_ROOT && ./commands/train_finetune.sh --epochs 4";
 
+/// `GET {history}/history/v1.0{WS}/runs/{run}/details` (the route azure-ai-ml's
+/// `get_run_details` calls), with the history base from the workspace's discovery document.
+async fn run_details(emu: &Emu, token: &str, run: &str) -> Value {
+    let ws = emu.arm(token, Method::GET, &emu.ws_path(), None).await;
+    let discovery = ws.body["properties"]["discoveryUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let urls = emu.send(token, Method::GET, &discovery, None).await;
+    let history = urls.body["history"].as_str().unwrap().to_string();
+    let ws_id = ws.body["id"].as_str().unwrap();
+    let r = emu
+        .send(
+            token,
+            Method::GET,
+            &format!("{history}/history/v1.0{ws_id}/runs/{run}/details"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
 #[tokio::test]
 async fn lifecycle_polls_through_every_status() {
     let mut config = jobs_config();
@@ -145,7 +168,6 @@ async fn only_metadata_of_an_existing_job_can_change() {
 
     for (field, value) in [
         ("command", json!("./commands/train_finetune.sh --epochs 9")),
-        ("displayName", json!("renamed")),
         ("environmentVariables", json!({"MMAR_ROOT": "/other"})),
         ("experimentName", json!("other")),
     ] {
@@ -161,11 +183,13 @@ async fn only_metadata_of_an_existing_job_can_change() {
     let mut meta = body.clone();
     meta["properties"]["tags"] = json!({"stage": "reviewed"});
     meta["properties"]["description"] = json!("updated");
+    meta["properties"]["displayName"] = json!("renamed");
     meta["properties"]["isArchived"] = json!(true);
     let r = put_job(&emu, &token, "j", meta).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["properties"]["tags"], json!({"stage": "reviewed"}));
     assert_eq!(r.body["properties"]["description"], "updated");
+    assert_eq!(r.body["properties"]["displayName"], "renamed");
     // archived jobs leave the default list
     let jobs = format!("{}/jobs", emu.ws_path());
     assert_eq!(
@@ -499,7 +523,11 @@ async fn failure_switches() {
         match expected {
             Some(msg) => {
                 assert_eq!(seen.last().map(String::as_str), Some("Failed"), "{name}");
-                let err = &last["properties"]["error"];
+                // JobBase has no error member; run history keeps the reason
+                assert!(last["properties"].get("error").is_none(), "{last}");
+                let details = run_details(&emu, &token, name).await;
+                assert_eq!(details["status"], "Failed");
+                let err = &details["error"]["error"];
                 assert_eq!(err["code"], "UserError");
                 assert!(
                     err["message"].as_str().unwrap().contains(msg),
@@ -528,7 +556,7 @@ async fn failure_switches() {
     let (_, last) = wait_job(&emu, &token, "downstream", Duration::from_millis(20)).await;
     assert_eq!(last["properties"]["status"], "Failed");
     assert!(
-        last["properties"]["error"]["message"]
+        run_details(&emu, &token, "downstream").await["error"]["error"]["message"]
             .as_str()
             .unwrap()
             .contains("oom")
@@ -604,7 +632,10 @@ async fn timeout_cancels_the_job() {
     put_job(&emu, &token, "slow", body).await;
     let (seen, last) = wait_job(&emu, &token, "slow", Duration::from_millis(20)).await;
     assert_eq!(seen.last().map(String::as_str), Some("Canceled"));
-    assert_eq!(last["properties"]["error"]["code"], "JobTimeout");
+    assert!(last["properties"].get("error").is_none());
+    assert_eq!(last["properties"]["limits"]["timeout"], "PT5M");
+    let details = run_details(&emu, &token, "slow").await;
+    assert_eq!(details["error"]["error"]["code"], "JobTimeout");
     // bad duration values are rejected
     let mut bad = job_body(&emu, FINETUNE);
     bad["properties"]["tags"]["clara-emulator/duration-s"] = json!("ten");
@@ -700,4 +731,207 @@ async fn config_rejects_bad_job_settings() {
     };
     assert!(bad.validate().is_err());
     let _ = JobFailSwitches::default();
+}
+
+#[tokio::test]
+async fn every_job_carries_what_azure_adds() {
+    let emu = Emu::start_with(jobs_config()).await;
+    let token = emu.token().await;
+    setup(&emu, &token).await;
+    let mut body = job_body(&emu, FINETUNE);
+    body["properties"]["limits"] = json!({"jobLimitsType": "Command", "timeout": "PT14400S"});
+    body["properties"]["properties"] = json!({"mine": "kept"});
+    body["properties"]["resources"] = json!({"instanceCount": 1});
+    let put = put_job(&emu, &token, "sys", body).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    let p = &put.body["properties"];
+    // the system output, from submission on
+    assert_eq!(
+        p["outputs"]["default"],
+        json!({"jobOutputType": "uri_folder", "mode": "ReadWriteMount",
+               "uri": "azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.sys"})
+    );
+    assert_eq!(p["limits"]["timeout"], "PT4H", "canonical ISO 8601");
+    assert_eq!(p["limits"]["jobLimitsType"], "Command");
+    assert_eq!(p["resources"]["shmSize"], "2g");
+    assert_eq!(p["queueSettings"]["jobTier"], "Null");
+    assert_eq!(p["properties"]["_azureml.ComputeTargetType"], "amlctrain");
+    assert_eq!(p["properties"]["_azureml.ClusterName"], "gpu");
+    assert_eq!(p["properties"]["mine"], "kept");
+    assert!(p["properties"].get("StartTimeUtc").is_none());
+    assert!(p.get("error").is_none());
+
+    // a client that sends back what it read changes nothing
+    let mut back = json!({"properties": p.clone()});
+    for k in ["status", "services"] {
+        back["properties"].as_object_mut().unwrap().remove(k);
+    }
+    let again = put_job(&emu, &token, "sys", back).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+
+    emu.admin(Method::POST, "/_emulator/jobs/advance", None)
+        .await;
+    let done = get_job(&emu, &token, "sys").await;
+    let props = &done.body["properties"]["properties"];
+    for k in [
+        "ProcessInfoFile",
+        "ProcessStatusFile",
+        "StartTimeUtc",
+        "EndTimeUtc",
+    ] {
+        assert!(props[k].is_string(), "{k}: {props}");
+    }
+    assert_eq!(props["StartTimeUtc"].as_str().unwrap().len(), 19, "{props}");
+    let details = run_details(&emu, &token, "sys").await;
+    assert_eq!(details["status"], "Completed");
+    assert!(details["error"].is_null());
+    assert_eq!(details["target"], "gpu");
+    assert_eq!(details["properties"]["_azureml.ClusterName"], "gpu");
+}
+
+#[tokio::test]
+async fn run_history_routes_and_errors() {
+    let emu = Emu::start_with(jobs_config()).await;
+    let token = emu.token().await;
+    setup(&emu, &token).await;
+    put_job(&emu, &token, "rh", job_body(&emu, FINETUNE)).await;
+    let base = format!("{}/history/v1.0{}", emu.running.base_url, emu.ws_path());
+    let exp_id = run_details(&emu, &token, "rh").await["runUuid"].clone();
+    assert!(exp_id.is_string());
+    for (path, code) in [
+        ("experiments/clara/runs/rh/details", 200),
+        ("experiments/other/runs/rh/details", 404),
+        ("runs/nope/details", 404),
+    ] {
+        let r = emu
+            .send(&token, Method::GET, &format!("{base}/{path}"), None)
+            .await;
+        assert_eq!(r.status.as_u16(), code, "{path}: {}", r.body);
+        if code == 404 {
+            assert_eq!(r.body["error"]["innerError"]["code"], "NotFoundError");
+        }
+    }
+    // the experiment id of the MLflow run works too
+    let run = mlflow(&emu, &token, "runs/get?run_id=rh").await;
+    let exp = run.body["run"]["info"]["experiment_id"].as_str().unwrap();
+    let r = emu
+        .send(
+            &token,
+            Method::GET,
+            &format!("{base}/experimentids/{exp}/runs/rh/details"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // bearer auth
+    let r = emu
+        .send(
+            "bogus",
+            Method::GET,
+            &format!("{base}/runs/rh/details"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn interrupts_reach_every_spec_status() {
+    let mut config = jobs_config();
+    config.jobs.phase_ms = PhaseDurations::all(100);
+    config
+        .jobs
+        .interrupts
+        .insert("unk".into(), "Unknown:300".into());
+    let emu = Emu::start_with(config).await;
+    let token = emu.token().await;
+    setup(&emu, &token).await;
+    let with_tag = |spec: &str| {
+        let mut b = job_body(&emu, FINETUNE);
+        b["properties"]["tags"]["clara-emulator/interrupt"] = json!(spec);
+        b
+    };
+    put_job(&emu, &token, "nr", with_tag("NotResponding:300")).await;
+    put_job(&emu, &token, "prov", with_tag("Provisioning:300")).await;
+    put_job(&emu, &token, "unk", job_body(&emu, FINETUNE)).await;
+    // poll the three together, so each one's statuses are all seen
+    let names = ["nr", "prov", "unk"];
+    let mut seen: Vec<Vec<String>> = vec![Vec::new(); 3];
+    for _ in 0..500 {
+        for (i, n) in names.iter().enumerate() {
+            let s = status(&get_job(&emu, &token, n).await);
+            if seen[i].last() != Some(&s) {
+                seen[i].push(s);
+            }
+        }
+        if seen
+            .iter()
+            .all(|s| s.last().is_some_and(|l| l == "Completed"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at = |s: &[String], x: &str| s.iter().position(|v| v == x);
+    let nr = &seen[0];
+    assert!(at(nr, "Queued") < at(nr, "NotResponding"), "{nr:?}");
+    assert!(at(nr, "NotResponding") < at(nr, "Running"), "{nr:?}");
+    assert_eq!(
+        nr.last().unwrap(),
+        "Completed",
+        "NotResponding recovers: {nr:?}"
+    );
+    let prov = &seen[1];
+    assert!(at(prov, "Starting") < at(prov, "Provisioning"), "{prov:?}");
+    assert!(at(prov, "Provisioning") < at(prov, "Preparing"), "{prov:?}");
+    assert!(seen[2].contains(&"Unknown".to_string()), "{:?}", seen[2]);
+
+    // open-ended: Paused holds until advanced
+    put_job(&emu, &token, "held", with_tag("Paused@Finalizing")).await;
+    assert_eq!(until_status(&emu, &token, "held", "Paused").await, "Paused");
+    let run = mlflow(&emu, &token, "runs/get?run_id=held").await;
+    assert_eq!(run.body["run"]["info"]["status"], "SCHEDULED");
+    emu.admin(Method::POST, "/_emulator/jobs/advance", None)
+        .await;
+    assert_eq!(status(&get_job(&emu, &token, "held").await), "Completed");
+
+    // admin switch for jobs created from now on; bad specs are refused
+    let r = emu
+        .admin(
+            Method::PUT,
+            "/_emulator/jobs",
+            Some(json!({"interrupts": {"*": "Paused"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    put_job(&emu, &token, "any", job_body(&emu, FINETUNE)).await;
+    emu.admin(Method::PUT, "/_emulator/jobs", Some(json!(null)))
+        .await;
+    let r = emu
+        .admin(
+            Method::PUT,
+            "/_emulator/jobs",
+            Some(json!({"interrupts": {"*": "Running:5"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = put_job(&emu, &token, "bad", with_tag("Sleeping")).await;
+    assert_eq!(
+        r.error().1.as_deref(),
+        Some("properties.tags['clara-emulator/interrupt']")
+    );
+    assert_eq!(until_status(&emu, &token, "any", "Paused").await, "Paused");
+}
+
+/// Polls the job until it shows `want` (at most 200 polls); returns the last status.
+async fn until_status(emu: &Emu, token: &str, name: &str, want: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = status(&get_job(emu, token, name).await);
+        if last == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    last
 }

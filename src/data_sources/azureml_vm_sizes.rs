@@ -2,11 +2,11 @@
 
 use clara_framework::model::encode;
 use clara_framework::{
-    Attribute, Block, DataSource, Diagnostics, Schema, Type, Value, async_trait,
+    AttrPath, Attribute, Block, DataSource, Diagnostics, Schema, Type, Value, async_trait,
 };
 use serde::Serialize;
 
-use crate::azureml::{vm_sizes, workspace_location};
+use crate::azureml::{vm_sizes, vm_sizes_for, workspace_location};
 use crate::client::ClaraClient;
 
 pub struct VmSizes;
@@ -109,7 +109,16 @@ impl DataSource<ClaraClient> for VmSizes {
             },
         };
         let gpu_only = config.get("gpu_only").as_bool().unwrap_or(false);
-        let Some(all) = vm_sizes(client, &ws, &location, diags).await else {
+        // A location the user wrote is named in the diagnostic when Azure ML does not serve it.
+        let attr = config
+            .get("location")
+            .as_str()
+            .map(|_| AttrPath::root("location"));
+        let found = match attr {
+            Some(attr) => vm_sizes_for(client, &ws, &location, Some(attr), diags).await,
+            None => vm_sizes(client, &ws, &location, diags).await,
+        };
+        let Some(all) = found else {
             return Value::Null;
         };
         let mut sizes: Vec<Size> = all

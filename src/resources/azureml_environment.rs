@@ -73,13 +73,13 @@ impl Resource<ClaraClient> for Environment {
             )
             .attribute(super::workspace_id_attribute())
             .attribute(Attribute::string("image").required().requires_replace().describe("Base container image, e.g. `nvcr.io/nvidia/clara-train-sdk:v3.0`."))
-            .attribute(Attribute::string_list("conda_packages").optional().requires_replace().describe("Conda packages rendered into the environment's conda file, e.g. `[\"matplotlib\"]`."))
-            .attribute(Attribute::string_list("pip_packages").optional().requires_replace().describe("Pip packages rendered into the conda file, e.g. `[\"jupyterlab\"]`."))
+            .attribute(Attribute::string_list("conda_packages").optional().requires_replace().validate(Matches::new(r"[^\s].*", "must be a non-empty package spec")).describe("Conda packages rendered into the environment's conda file, e.g. `[\"matplotlib\"]`. Order has no meaning: reordering them changes nothing."))
+            .attribute(Attribute::string_list("pip_packages").optional().requires_replace().validate(Matches::new(r"[^\s].*", "must be a non-empty package spec")).describe("Pip packages rendered into the conda file, e.g. `[\"jupyterlab\"]`. Order has no meaning: reordering them changes nothing."))
             .attribute(Attribute::string("python_version").optional().requires_replace().describe("Python version pinned in the rendered conda file (with packages only), e.g. `3.8`."))
             .attribute(Attribute::string("conda_file").optional().requires_replace().describe("A complete conda file (YAML) instead of `conda_packages`/`pip_packages`."))
             .attribute(Attribute::string("os_type").default("Linux").requires_replace().validate(OneOf(&["Linux", "Windows"])).describe("`Linux` (default) or `Windows`."))
-            .attribute(Attribute::string("description").optional().describe("Description. Updates in place."))
-            .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
+            .attribute(Attribute::string("description").optional().describe("Description. Updates in place: no new version, and runs using the environment are not re-run."))
+            .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place: no new version, no re-run. `tags = {}` is the same as no tags."))
             .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy, archive the version (default) instead of deleting it, so jobs that used it stay reproducible."))
             .attribute(Attribute::string("asset_id").computed().use_state_for_unknown().describe("`azureml:<name>:<version>`, as jobs reference it."))
             .attribute(Attribute::string("rendered_conda_file").computed().use_state_for_unknown().describe("The conda file sent to Azure, if any.")),
@@ -87,6 +87,11 @@ impl Resource<ClaraClient> for Environment {
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        if let Some(ws) = config.get("workspace_id").as_str()
+            && let Err(why) = WorkspaceId::parse(ws)
+        {
+            diags.attr_error(AttrPath::root("workspace_id"), "Invalid workspace_id", why);
+        }
         let packages =
             !config.get("conda_packages").is_null() || !config.get("pip_packages").is_null();
         if packages && !config.get("conda_file").is_null() {
@@ -107,6 +112,11 @@ impl Resource<ClaraClient> for Environment {
         req: PlanRequest<'_>,
         diags: &mut Diagnostics,
     ) {
+        if !req.prior.is_null()
+            && settle_package_order(req.prior, req.config, req.planned, req.requires_replace)
+        {
+            return; // only the order of packages differs: "No changes"
+        }
         let planned = req
             .planned
             .as_object_mut()
@@ -249,8 +259,18 @@ impl Resource<ClaraClient> for Environment {
                 .as_str()
                 .map(str::to_string)
                 .or(Some("Linux".into()));
-            m.conda_file = p["condaFile"].as_str().map(str::to_string);
-            m.rendered_conda_file = m.conda_file.clone();
+            let conda = p["condaFile"].as_str().map(str::to_string);
+            // A conda file this provider rendered reads back as the package lists it came
+            // from, so the configuration that created it plans "No changes" after import.
+            match conda.as_deref().and_then(parse_rendered_conda) {
+                Some((python, conda_packages, pip_packages)) => {
+                    m.python_version = python;
+                    m.conda_packages = conda_packages;
+                    m.pip_packages = pip_packages;
+                }
+                None => m.conda_file = conda.clone(),
+            }
+            m.rendered_conda_file = conda;
             m.asset_id = m
                 .version
                 .as_ref()
@@ -270,6 +290,14 @@ impl Resource<ClaraClient> for Environment {
             return req.prior.clone();
         };
         let id = m.id.clone().unwrap_or_default();
+        let prior = model(&req.prior, diags).unwrap_or_default();
+        let no_tags =
+            |t: &Option<BTreeMap<String, String>>| t.as_ref().is_none_or(|t| t.is_empty());
+        let tags_same = prior.tags == m.tags || (no_tags(&prior.tags) && no_tags(&m.tags));
+        if prior.description == m.description && tags_same {
+            // Only local settings (archive_on_destroy) or `tags = {}` for no tags: nothing to send.
+            return state(&m);
+        }
         // Only description and tags (and archive_on_destroy, local) change in place.
         if let Err(e) = client
             .arm
@@ -309,6 +337,10 @@ impl Resource<ClaraClient> for Environment {
             diags.error("Invalid import id", format!("\"{id}\" is not an environment version id (…/environments/<name>/versions/<version>)."));
             return Value::Null;
         };
+        if !crate::ids::valid_child_name(version) {
+            diags.error("Invalid import id", format!("\"{version}\" in \"{id}\" is not a valid environment version: letters, digits, '.', '-' or '_', starting with a letter or digit."));
+            return Value::Null;
+        }
         match ChildId::parse(container, "environments") {
             Ok(c) => state(&Env {
                 id: Some(version_id(&c.workspace, &c.name, version)),
@@ -332,7 +364,11 @@ fn state(m: &Env) -> Value {
 }
 
 fn version_id(ws: &WorkspaceId, name: &str, version: &str) -> String {
-    format!("{}/versions/{version}", ws.child("environments", name))
+    format!(
+        "{}/versions/{}",
+        ws.child("environments", name),
+        crate::ids::segment(version)
+    )
 }
 
 /// The conda file sent to Azure: the given one, or one rendered from package lists
@@ -346,8 +382,7 @@ fn render_conda(m: &Env) -> Option<String> {
     if conda.is_empty() && pip.is_empty() {
         return None;
     }
-    let mut out =
-        String::from("name: clara-environment\nchannels:\n  - conda-forge\ndependencies:\n");
+    let mut out = String::from(CONDA_HEADER);
     if let Some(py) = &m.python_version {
         out.push_str(&format!("  - python={py}\n"));
     }
@@ -362,6 +397,76 @@ fn render_conda(m: &Env) -> Option<String> {
     }
     Some(out)
 }
+
+/// The prior's package lists where the plan's hold the same packages in another order
+/// (conda and pip resolve a set; order has no meaning). Returns true when nothing else
+/// differs, after making the plan the prior state itself.
+fn settle_package_order(
+    prior: &Value,
+    config: &Value,
+    planned: &mut Value,
+    requires_replace: &mut Vec<AttrPath>,
+) -> bool {
+    let Some(p) = planned.as_object_mut() else {
+        return false;
+    };
+    for k in ["conda_packages", "pip_packages"] {
+        let sorted = |v: &Value| {
+            v.as_elements().map(|e| {
+                let mut items: Vec<String> = e
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect();
+                items.sort();
+                (items.len() == e.len()).then_some(items)
+            })
+        };
+        let (a, b) = (sorted(prior.get(k)), p.get(k).map(sorted).unwrap_or(None));
+        if a.is_some() && a == b && prior.get(k) != &p[k] {
+            p.insert(k.into(), prior.get(k).clone());
+        }
+    }
+    super::settle_if_unchanged(prior, config, planned, requires_replace)
+}
+
+/// (python_version, conda_packages, pip_packages), as the model holds them.
+type PackageLists = (Option<String>, Option<Vec<String>>, Option<Vec<String>>);
+
+/// The package lists of a conda file `render_conda` wrote.
+fn parse_rendered_conda(text: &str) -> Option<PackageLists> {
+    let body = text.strip_prefix(CONDA_HEADER)?;
+    let (mut python, mut conda, mut pip) = (None, Vec::new(), Vec::new());
+    let mut lines = body.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line == "  - pip" && lines.peek() == Some(&"  - pip:") {
+            lines.next();
+            for l in lines.by_ref() {
+                pip.push(l.strip_prefix("    - ")?.to_string());
+            }
+            break;
+        }
+        let item = line.strip_prefix("  - ")?;
+        match item.strip_prefix("python=") {
+            Some(py) if python.is_none() && conda.is_empty() => python = Some(py.to_string()),
+            _ => conda.push(item.to_string()),
+        }
+    }
+    let parsed = (
+        python,
+        (!conda.is_empty()).then_some(conda),
+        (!pip.is_empty()).then_some(pip),
+    );
+    // Only a file that renders back byte for byte is ours.
+    let m = Env {
+        python_version: parsed.0.clone(),
+        conda_packages: parsed.1.clone(),
+        pip_packages: parsed.2.clone(),
+        ..Default::default()
+    };
+    (render_conda(&m).as_deref() == Some(text)).then_some(parsed)
+}
+
+const CONDA_HEADER: &str = "name: clara-environment\nchannels:\n  - conda-forge\ndependencies:\n";
 
 fn content_version(m: &Env, conda: Option<&str>) -> String {
     let content = json!({"image": m.image, "condaFile": conda, "osType": m.os_type.as_deref().unwrap_or("Linux")});
@@ -413,5 +518,38 @@ mod tests {
             "stable for the same content"
         );
         assert!(v1.starts_with("c-") && v1.len() == 14);
+    }
+
+    #[test]
+    fn rendered_conda_files_read_back_as_package_lists() {
+        let m = Env {
+            python_version: Some("3.8".into()),
+            conda_packages: Some(vec!["matplotlib".into(), "numpy=1.21".into()]),
+            pip_packages: Some(vec!["jupyterlab".into()]),
+            ..Default::default()
+        };
+        let text = render_conda(&m).unwrap();
+        assert_eq!(
+            parse_rendered_conda(&text),
+            Some((
+                m.python_version.clone(),
+                m.conda_packages.clone(),
+                m.pip_packages.clone()
+            ))
+        );
+        let only_pip = Env {
+            pip_packages: Some(vec!["x".into()]),
+            ..Default::default()
+        };
+        let t = render_conda(&only_pip).unwrap();
+        assert_eq!(
+            parse_rendered_conda(&t),
+            Some((None, None, Some(vec!["x".into()])))
+        );
+        assert_eq!(
+            parse_rendered_conda("name: other\ndependencies:\n  - a\n"),
+            None
+        );
+        assert_eq!(parse_rendered_conda(&format!("{text}# edited\n")), None);
     }
 }

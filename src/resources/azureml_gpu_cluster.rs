@@ -9,15 +9,15 @@ use std::collections::BTreeMap;
 use clara_framework::model::{decode, encode};
 use clara_framework::validators::{IntBetween, Length, Matches, OneOf};
 use clara_framework::{
-    ApplyRequest, AttrPath, Attribute, Block, Diagnostics, NestedBlock, PlanRequest, Resource,
-    Schema, TimeoutDefaults, Value, async_trait,
+    ApplyRequest, AttrPath, Attribute, Block, Diagnostics, ModifierRequest, NestedBlock,
+    PlanRequest, Resource, Schema, TimeoutDefaults, Value, async_trait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::azureml::{VmSize, vm_sizes, workspace_location};
+use crate::azureml::{VmSize, vm_sizes_for, workspace_location};
 use crate::client::ClaraClient;
-use crate::ids::{ChildId, WorkspaceId};
+use crate::ids::{ChildId, WorkspaceId, check_subnet_id, same_arm_id};
 use crate::iso8601;
 
 pub struct GpuCluster;
@@ -44,6 +44,7 @@ struct Cluster {
     description: Option<String>,
     tags: Option<BTreeMap<String, String>>,
     gpus_per_node: Option<i64>,
+    estimated_max_cost_usd_per_hour: Option<f64>,
     provisioning_state: Option<String>,
     allocation_state: Option<String>,
     current_node_count: Option<i64>,
@@ -59,11 +60,44 @@ struct Identity {
 }
 
 const NAME_RULE: &str = "must start with a letter, end with a letter or digit, and contain only letters, digits and '-'";
+/// `ManagedServiceIdentityType` as the spec spells it (ARM common types v3,
+/// managedidentity.json), `None` aside.
 const IDENTITY_TYPES: &[&str] = &[
     "SystemAssigned",
     "UserAssigned",
-    "SystemAssigned, UserAssigned",
+    "SystemAssigned,UserAssigned",
 ];
+
+/// The spec's spelling of an identity type; state written before it (with a space after the
+/// comma) reads as the same type.
+fn identity_type(t: &str) -> String {
+    t.split(',').map(str::trim).collect::<Vec<_>>().join(",")
+}
+
+/// Only a system-assigned identity has a principal and tenant (plan modifier of the
+/// identity block's computed attributes).
+fn no_system_identity(r: &ModifierRequest<'_>) -> bool {
+    r.planned_object
+        .get("type")
+        .as_str()
+        .is_some_and(|t| !t.contains("SystemAssigned"))
+}
+
+/// Azure region names compare without case and spaces (`East US` = `eastus`).
+fn same_location(a: &str, b: &str) -> bool {
+    crate::ids::location_name(a) == crate::ids::location_name(b)
+}
+
+/// The region's Linux hourly price of one node times `max_nodes`, to the cent's hundredth.
+fn max_cost_per_hour(size: &VmSize, priority: &str, max_nodes: i64) -> Option<f64> {
+    let tier = if priority == "LowPriority" {
+        "LowPriority"
+    } else {
+        "Standard"
+    };
+    size.hourly_price(tier)
+        .map(|p| ((p * max_nodes as f64) * 10_000.0).round() / 10_000.0)
+}
 
 #[async_trait]
 impl Resource<ClaraClient> for GpuCluster {
@@ -75,7 +109,7 @@ impl Resource<ClaraClient> for GpuCluster {
         Schema::new(
             0,
             Block::new("An Azure Machine Learning compute cluster (AmlCompute) of GPU nodes that scales between `min_nodes` and `max_nodes`.")
-                .attribute(Attribute::string("id").computed().use_state_for_unknown().describe("Azure Resource Manager id of the cluster."))
+                .attribute(Attribute::string("id").computed().use_state_for_unknown().describe("Azure Resource Manager id of the cluster. Determined by the workspace and `name`, so it is known at plan time, also when the cluster is replaced: runs that reference it are not re-run."))
                 .attribute(
                     Attribute::string("name")
                         .required()
@@ -97,7 +131,7 @@ impl Resource<ClaraClient> for GpuCluster {
                     Attribute::string("vm_size")
                         .required()
                         .requires_replace()
-                        .describe("VM size of every node; must be a GPU size offered in the region (see the `azureml_vm_sizes` data source), e.g. `Standard_NC12s_v3`."),
+                        .describe("VM size of every node; must be a GPU size offered in the region (see the `azureml_vm_sizes` data source), e.g. `Standard_NC12s_v3`. Compared without case, as Azure does (it answers `STANDARD_NC12S_V3`); the configured spelling stays in state."),
                 )
                 .attribute(
                     Attribute::string("vm_priority")
@@ -144,7 +178,7 @@ impl Resource<ClaraClient> for GpuCluster {
                         .validate(OneOf(&["Enabled", "Disabled", "NotSpecified"]))
                         .describe("Public SSH port access: `Enabled`, `Disabled` or `NotSpecified` (Azure decides)."),
                 )
-                .attribute(Attribute::string("subnet_id").optional().requires_replace().describe("ARM id of a subnet for the nodes."))
+                .attribute(Attribute::string("subnet_id").optional().requires_replace().describe("ARM id of a subnet for the nodes: `/subscriptions/<subscription>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>` (compared without case)."))
                 .attribute(
                     Attribute::bool("node_public_ip_enabled")
                         .default(true)
@@ -154,17 +188,18 @@ impl Resource<ClaraClient> for GpuCluster {
                 .attribute(Attribute::string("description").optional().describe("Free text. Updates in place."))
                 .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
                 .attribute(Attribute::number("gpus_per_node").computed().use_state_for_unknown().describe("GPUs in each node of `vm_size`."))
-                .attribute(Attribute::string("provisioning_state").computed().describe("Azure provisioning state, e.g. `Succeeded`."))
+                .attribute(Attribute::number("estimated_max_cost_usd_per_hour").computed().describe("Upper bound of the cluster's hourly cost: the region's Linux list price of `vm_size` (the `LowPriority` tier for `vm_priority = \"LowPriority\"`, from the vmSizes API) times `max_nodes`. Known at plan time; null when Azure lists no price."))
+                .attribute(Attribute::string("provisioning_state").computed().derive(|_| Some(Value::from("Succeeded"))).describe("Azure provisioning state; planned `Succeeded` (apply waits for the operation, and one that does not reach it fails)."))
                 .attribute(Attribute::string("allocation_state").computed().describe("`Steady` or `Resizing`."))
                 .attribute(Attribute::number("current_node_count").computed().describe("Nodes allocated when last read."))
                 .block(
                     NestedBlock::single(
                         "identity",
                         Block::new("Managed identity of the cluster's nodes.")
-                            .attribute(Attribute::string("type").required().validate(OneOf(IDENTITY_TYPES)).describe("`SystemAssigned`, `UserAssigned` or `SystemAssigned, UserAssigned`."))
+                            .attribute(Attribute::string("type").required().validate(OneOf(IDENTITY_TYPES)).describe("`SystemAssigned`, `UserAssigned` or `SystemAssigned,UserAssigned` (no space, as the API spells it)."))
                             .attribute(Attribute::string_list("identity_ids").optional().describe("ARM ids of user-assigned identities."))
-                            .attribute(Attribute::string("principal_id").computed().describe("Principal id of the system-assigned identity."))
-                            .attribute(Attribute::string("tenant_id").computed().describe("Tenant of the system-assigned identity.")),
+                            .attribute(Attribute::string("principal_id").computed().use_state_for_unknown().null_if(no_system_identity).describe("Principal id of the system-assigned identity (null for `UserAssigned`)."))
+                            .attribute(Attribute::string("tenant_id").computed().use_state_for_unknown().null_if(no_system_identity).describe("Tenant of the system-assigned identity (null for `UserAssigned`).")),
                     )
                     .requires_replace(),
                 ),
@@ -179,14 +214,13 @@ impl Resource<ClaraClient> for GpuCluster {
         if let (Some(min), Some(max)) = (
             config.get("min_nodes").as_i64(),
             config.get("max_nodes").as_i64(),
-        ) {
-            if min > max {
-                diags.attr_error(
-                    AttrPath::root("min_nodes"),
-                    "min_nodes exceeds max_nodes",
-                    format!("min_nodes ({min}) must not be greater than max_nodes ({max})."),
-                );
-            }
+        ) && min > max
+        {
+            diags.attr_error(
+                AttrPath::root("min_nodes"),
+                "min_nodes exceeds max_nodes",
+                format!("min_nodes ({min}) must not be greater than max_nodes ({max})."),
+            );
         }
         for secret in ["admin_password", "admin_ssh_public_key"] {
             if !config.get(secret).is_null() && config.get("admin_username").is_null() {
@@ -196,6 +230,25 @@ impl Resource<ClaraClient> for GpuCluster {
                     format!("{secret} is set, so admin_username must be set too."),
                 );
             }
+        }
+        if let Some(ws) = config.get("workspace_id").as_str()
+            && let Err(why) = WorkspaceId::parse(ws)
+        {
+            diags.attr_error(AttrPath::root("workspace_id"), "Invalid workspace_id", why);
+        }
+        if let Some(subnet) = config.get("subnet_id").as_str()
+            && let Err(why) = check_subnet_id(subnet)
+        {
+            diags.attr_error(AttrPath::root("subnet_id"), "Invalid subnet_id", why);
+        }
+        if let Some(loc) = config.get("location").as_str()
+            && (loc.is_empty() || !loc.chars().all(|c| c.is_ascii_alphanumeric() || c == ' '))
+        {
+            diags.attr_error(
+                    AttrPath::root("location"),
+                    "Invalid location",
+                    format!("location must be an Azure region name such as \"eastus\" (letters, digits and spaces); got \"{loc}\"."),
+                );
         }
         if config.get("node_public_ip_enabled").as_bool() == Some(false)
             && config.get("subnet_id").is_null()
@@ -223,6 +276,11 @@ impl Resource<ClaraClient> for GpuCluster {
         req: PlanRequest<'_>,
         diags: &mut Diagnostics,
     ) {
+        if !req.prior.is_null()
+            && settle_semantic_equality(req.prior, req.config, req.planned, req.requires_replace)
+        {
+            return; // only spellings differ: "No changes"
+        }
         let planned = req
             .planned
             .as_object_mut()
@@ -234,10 +292,15 @@ impl Resource<ClaraClient> for GpuCluster {
         else {
             return;
         };
-        if planned["location"].is_unknown() || planned["location"].is_null() {
-            if let Some(loc) = workspace_location(client, &ws, diags).await {
-                planned.insert("location".into(), Value::from(loc));
-            }
+        // The id is the workspace's plus the name: known now, also across a replacement, so
+        // what references the cluster (runs) does not change.
+        if let Some(name) = planned["name"].as_str() {
+            planned.insert("id".into(), Value::from(ws.child("computes", name)));
+        }
+        if (planned["location"].is_unknown() || planned["location"].is_null())
+            && let Some(loc) = workspace_location(client, &ws, diags).await
+        {
+            planned.insert("location".into(), Value::from(loc));
         }
         let (Some(location), Some(vm_size)) = (
             planned["location"].as_str().map(str::to_string),
@@ -245,21 +308,44 @@ impl Resource<ClaraClient> for GpuCluster {
         ) else {
             return;
         };
-        let vm_changed = req.prior.get("vm_size").as_str() != Some(vm_size.as_str())
-            || req.prior.get("location").as_str() != Some(location.as_str());
-        if !vm_changed && !planned["gpus_per_node"].is_unknown() {
-            return;
-        }
-        let Some(sizes) = vm_sizes(client, &ws, &location, diags).await else {
-            return;
-        };
         let priority = planned["vm_priority"]
             .as_str()
             .unwrap_or("Dedicated")
             .to_string();
+        let max_nodes = planned["max_nodes"].as_i64();
+        let unchanged = |k: &str| req.prior.get(k) == &planned[k];
+        let lookup_needed = !(unchanged("vm_size")
+            && unchanged("location")
+            && unchanged("vm_priority")
+            && unchanged("max_nodes"))
+            || planned["gpus_per_node"].is_unknown()
+            || req.prior.get("estimated_max_cost_usd_per_hour").is_null();
+        if !lookup_needed {
+            planned.insert(
+                "estimated_max_cost_usd_per_hour".into(),
+                req.prior.get("estimated_max_cost_usd_per_hour").clone(),
+            );
+            return;
+        }
+        let Some(sizes) = vm_sizes_for(
+            client,
+            &ws,
+            &location,
+            Some(AttrPath::root("location")),
+            diags,
+        )
+        .await
+        else {
+            return;
+        };
         match check_vm_size(&sizes, &vm_size, &priority, &location) {
             Ok(size) => {
                 planned.insert("gpus_per_node".into(), Value::from(size.gpus));
+                let cost = match max_nodes {
+                    Some(n) => Value::from(max_cost_per_hour(size, &priority, n)),
+                    None => Value::Unknown,
+                };
+                planned.insert("estimated_max_cost_usd_per_hour".into(), cost);
             }
             Err(detail) => {
                 diags.attr_error(AttrPath::root("vm_size"), "Unsuitable vm_size", detail)
@@ -338,7 +424,9 @@ impl Resource<ClaraClient> for GpuCluster {
                 }
             }
         }
-        self.refresh(client, &id, &want, diags).await
+        let state = self.refresh(client, &id, &want, diags).await;
+        check_created_size(&state, &want, diags);
+        state
     }
 
     async fn read(&self, client: &ClaraClient, state: &Value, diags: &mut Diagnostics) -> Value {
@@ -473,6 +561,8 @@ impl GpuCluster {
         let aml = &props["properties"];
         let scale = &aml["scaleSettings"];
         let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        // Azure changes only the case of some values (vmSize upper-cased, ids and regions in
+        // its own spelling): where the meaning is the same, the configured spelling stays.
         let vm_size = s(&aml["vmSize"])
             .map(|v| {
                 if v.eq_ignore_ascii_case(&base.vm_size) {
@@ -482,13 +572,23 @@ impl GpuCluster {
                 }
             })
             .unwrap_or_default();
+        let location = s(&body["location"])
+            .or_else(|| s(&props["computeLocation"]))
+            .map(|l| match &base.location {
+                Some(asked) if same_location(asked, &l) => asked.clone(),
+                _ => l,
+            })
+            .or_else(|| base.location.clone());
+        let arm_id = s(&body["id"])
+            .filter(|got| !same_arm_id(got, id))
+            .unwrap_or_else(|| id.to_string());
         let mut m = Cluster {
-            id: Some(s(&body["id"]).unwrap_or_else(|| id.to_string())),
-            name: s(&body["name"]).unwrap_or_else(|| base.name.clone()),
+            id: Some(arm_id),
+            name: s(&body["name"])
+                .filter(|n| !n.eq_ignore_ascii_case(&base.name))
+                .unwrap_or_else(|| base.name.clone()),
             workspace_id: base.workspace_id.clone(),
-            location: s(&body["location"])
-                .or_else(|| s(&props["computeLocation"]))
-                .or_else(|| base.location.clone()),
+            location,
             vm_size,
             vm_priority: s(&aml["vmPriority"]).or(Some("Dedicated".into())),
             min_nodes: scale["minNodeCount"].as_i64().or(Some(0)),
@@ -508,7 +608,10 @@ impl GpuCluster {
                 (Some(actual), _) => Some(actual),
                 (None, asked) => asked.clone().or(Some("NotSpecified".into())),
             },
-            subnet_id: s(&aml["subnet"]["id"]),
+            subnet_id: s(&aml["subnet"]["id"]).map(|got| match &base.subnet_id {
+                Some(asked) if same_arm_id(asked, &got) => asked.clone(),
+                _ => got,
+            }),
             node_public_ip_enabled: aml["enableNodePublicIp"].as_bool().or(Some(true)),
             identity: identity_of(&body["identity"], base.identity.as_ref()),
             description: s(&props["description"]),
@@ -518,6 +621,7 @@ impl GpuCluster {
                     .collect()
             }),
             gpus_per_node: base.gpus_per_node,
+            estimated_max_cost_usd_per_hour: None,
             provisioning_state: s(&props["provisioningState"]),
             allocation_state: s(&aml["allocationState"]),
             current_node_count: aml["currentNodeCount"].as_i64(),
@@ -525,21 +629,39 @@ impl GpuCluster {
         if m.tags.is_none() && base.tags.as_ref().is_some_and(|t| t.is_empty()) {
             m.tags = base.tags.clone();
         }
-        if m.gpus_per_node.is_none() {
-            // Imported or planned without a lookup: ask the region's size list.
-            if let (Some(ws), Some(loc)) = (
-                m.workspace_id
-                    .as_deref()
-                    .and_then(|w| WorkspaceId::parse(w).ok()),
-                m.location.clone(),
-            ) {
-                if let Some(sizes) = vm_sizes(client, &ws, &loc, diags).await {
-                    m.gpus_per_node = sizes
-                        .iter()
-                        .find(|z| z.name.eq_ignore_ascii_case(&m.vm_size))
-                        .map(|z| z.gpus);
-                }
+        // What the region's size list says: GPUs, the canonical spelling of an imported size
+        // and the cost bound. The plan's values are kept while nothing they depend on moved.
+        let same_shape = base.vm_size.eq_ignore_ascii_case(&m.vm_size)
+            && base.max_nodes == m.max_nodes
+            && base.vm_priority == m.vm_priority;
+        if same_shape
+            && base.gpus_per_node.is_some()
+            && base.estimated_max_cost_usd_per_hour.is_some()
+        {
+            m.estimated_max_cost_usd_per_hour = base.estimated_max_cost_usd_per_hour;
+        } else if let (Some(ws), Some(loc)) = (
+            m.workspace_id
+                .as_deref()
+                .and_then(|w| WorkspaceId::parse(w).ok()),
+            m.location.clone(),
+        ) && let Some(sizes) = vm_sizes_for(client, &ws, &loc, None, diags).await
+            && let Some(z) = sizes
+                .iter()
+                .find(|z| z.name.eq_ignore_ascii_case(&m.vm_size))
+        {
+            if base.vm_size.is_empty() {
+                // Imported: record the region's spelling (`Standard_NC12s_v3`), the
+                // one a configuration is written with, not Azure's upper-cased echo.
+                m.vm_size = z.name.clone();
             }
+            if !same_shape || m.gpus_per_node.is_none() {
+                m.gpus_per_node = Some(z.gpus);
+            }
+            m.estimated_max_cost_usd_per_hour = max_cost_per_hour(
+                z,
+                m.vm_priority.as_deref().unwrap_or("Dedicated"),
+                m.max_nodes,
+            );
         }
         encode_state(&m, id)
     }
@@ -647,7 +769,7 @@ fn compute_body(m: &Cluster) -> serde_json::Value {
 }
 
 fn identity_of(v: &serde_json::Value, base: Option<&Identity>) -> Option<Identity> {
-    let kind = v["type"].as_str().filter(|t| *t != "None")?.to_string();
+    let kind = identity_type(v["type"].as_str().filter(|t| *t != "None")?);
     let ids: Option<Vec<String>> = v["userAssignedIdentities"]
         .as_object()
         .map(|m| m.keys().cloned().collect());
@@ -655,17 +777,98 @@ fn identity_of(v: &serde_json::Value, base: Option<&Identity>) -> Option<Identit
         kind,
         // Keep the configured order; Azure returns a map.
         identity_ids: match (ids, base.and_then(|b| b.identity_ids.clone())) {
-            (Some(mut got), Some(asked)) => {
-                got.sort();
-                let mut a = asked.clone();
-                a.sort();
-                if got == a { Some(asked) } else { Some(got) }
+            (Some(got), Some(asked)) => {
+                // ARM ids compare without case; keep the configured spelling and order.
+                let key = |v: &[String]| {
+                    let mut k: Vec<String> = v.iter().map(|s| s.to_ascii_lowercase()).collect();
+                    k.sort();
+                    k
+                };
+                if key(&got) == key(&asked) {
+                    Some(asked)
+                } else {
+                    let mut got = got;
+                    got.sort();
+                    Some(got)
+                }
             }
             (got, _) => got,
         },
         principal_id: v["principalId"].as_str().map(str::to_string),
         tenant_id: v["tenantId"].as_str().map(str::to_string),
     })
+}
+
+/// After create (or adoption): Azure must have created the size that was asked. Re-creating
+/// a compute right after deleting one of the same name can keep the old size
+/// (azure-rest-api-specs#18889); the state then records the actual size (so the next plan
+/// replaces the cluster) and the apply fails naming both.
+fn check_created_size(state: &Value, want: &Cluster, diags: &mut Diagnostics) {
+    let Some(got) = state.get("vm_size").as_str() else {
+        return;
+    };
+    if !got.eq_ignore_ascii_case(&want.vm_size) {
+        diags.attr_error(
+            AttrPath::root("vm_size"),
+            "Azure created another VM size",
+            format!(
+                "vm_size = \"{}\" was asked, but Azure created cluster \"{}\" with \"{got}\". Azure can keep the size of a cluster of the same name deleted shortly before (azure-rest-api-specs#18889). The cluster is recorded with its actual size, so the next plan replaces it; wait a few minutes before applying again, or choose another name.",
+                want.vm_size, want.name
+            ),
+        );
+    }
+}
+
+/// Values that mean the same although spelled differently (vm size and ids in another case,
+/// `East US` for `eastus`, the identity type with or without a space) keep the prior's
+/// spelling in the plan, so they neither replace nor update the cluster. Returns true when
+/// nothing else differs, after making the plan the prior state itself.
+fn settle_semantic_equality(
+    prior: &Value,
+    config: &Value,
+    planned: &mut Value,
+    requires_replace: &mut Vec<AttrPath>,
+) -> bool {
+    let Some(p) = planned.as_object_mut() else {
+        return false;
+    };
+    type Same = fn(&str, &str) -> bool;
+    let same = |k: &str, eq: Same, p: &BTreeMap<String, Value>| matches!((prior.get(k).as_str(), p.get(k).and_then(Value::as_str)), (Some(a), Some(b)) if a != b && eq(a, b));
+    let rules: [(&str, Same); 4] = [
+        ("vm_size", |a, b| a.eq_ignore_ascii_case(b)),
+        ("location", same_location),
+        ("subnet_id", same_arm_id),
+        ("workspace_id", same_arm_id),
+    ];
+    for (k, eq) in rules {
+        if same(k, eq, p) {
+            p.insert(k.into(), prior.get(k).clone());
+        }
+    }
+    if let (Some(a), Some(b)) = (
+        prior.get("identity").as_object(),
+        p.get("identity").and_then(Value::as_object),
+    ) {
+        let kind =
+            |o: &BTreeMap<String, Value>| o.get("type").and_then(Value::as_str).map(identity_type);
+        let ids = |o: &BTreeMap<String, Value>| {
+            let mut v: Vec<String> = o
+                .get("identity_ids")
+                .and_then(Value::as_elements)
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|x| x.as_str().map(str::to_ascii_lowercase))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        if kind(a).is_some() && kind(a) == kind(b) && ids(a) == ids(b) {
+            p.insert("identity".into(), prior.get("identity").clone());
+        }
+    }
+    super::settle_if_unchanged(prior, config, planned, requires_replace)
 }
 
 /// Why an existing compute cannot be adopted as this resource, if it cannot.

@@ -127,21 +127,79 @@ const INPUT_MODES: &[&str] = &[
     "eval_download",
 ];
 const OUTPUT_MODES: &[&str] = &["rw_mount", "upload", "direct"];
-const TERMINAL: &[&str] = &["Completed", "Failed", "Canceled", "NotResponding"];
+/// Statuses a job never leaves ([S-MFE] JobStatus). `NotResponding` is not one of them: "a
+/// run can go from NotResponding to any of the previous states".
+const TERMINAL: &[&str] = &["Completed", "Failed", "Canceled"];
+/// Statuses the wait reports instead of waiting on: `Paused` needs a user to resume the job;
+/// `Unknown` ("not mapped to all other statuses") after it persists for `UNKNOWN_POLLS` polls.
+const STOPPED: &[&str] = &["Paused", "Unknown"];
+const UNKNOWN_POLLS: u32 = 3;
+/// The system output Azure ML adds to every command job (its logs and artifacts folder).
+const SYSTEM_OUTPUT_PREFIX: &str =
+    "azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.";
 const IDENT: &str = "[a-zA-Z_][a-zA-Z0-9_]{0,254}";
 /// Azure ML job names (azure-ai-ml's job name check): they are also the MLflow run id.
 const JOB_NAME: &str = "[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}";
-/// Statuses after which nothing about a job changes any more (`NotResponding` can recover).
-const SETTLED: &[&str] = &["Completed", "Failed", "Canceled"];
-
+/// After these nothing about a job changes any more (`NotResponding` can recover).
 fn settled(status: Option<&str>) -> bool {
-    status.is_some_and(|s| SETTLED.contains(&s))
+    status.is_some_and(|s| TERMINAL.contains(&s))
 }
 
 /// An in-place update of a settled job changes only tags, description and display name:
 /// what the job did stays as it was.
 fn settled_before(r: &clara_framework::ModifierRequest<'_>) -> bool {
     settled(r.prior_object.get("status").as_str())
+}
+
+/// A timeout re-runs the job only when it means another duration: `4h` → `240m` (or the
+/// `PT4H` Azure returns) is a respelling, kept in state by an in-place update.
+fn timeout_means_other(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    match (r.prior.as_str(), r.config.as_str()) {
+        (Some(before), Some(now)) => !iso8601::same_duration(before, now),
+        _ => true,
+    }
+}
+
+/// ARM ids are case-insensitive, and `azureml:<name>:<version>` names the same environment
+/// version as its ARM id (what an import reads back): only another resource re-runs the job.
+fn other_arm_reference(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    let ws = r
+        .prior_object
+        .get("workspace_id")
+        .as_str()
+        .and_then(|w| WorkspaceId::parse(w).ok());
+    match (r.prior.as_str(), r.config.as_str(), ws) {
+        (Some(before), Some(now), Some(ws)) => !same_arm_reference(&ws, before, now),
+        _ => true,
+    }
+}
+
+fn same_arm_reference(ws: &WorkspaceId, a: &str, b: &str) -> bool {
+    environment_id(ws, a).eq_ignore_ascii_case(&environment_id(ws, b))
+}
+
+/// Unset shared memory is Azure's default `2g` (what an import of such a job reads back as
+/// unset), and `2g` = `2048m`: only another size re-runs the job.
+fn shm_means_other(r: &clara_framework::ModifierRequest<'_>) -> bool {
+    shm_bytes(r.prior.as_str()) != shm_bytes(r.config.as_str())
+}
+
+/// Bytes of a container shared-memory size (`<n>[bkmg]`, Docker's units); unset = `2g`.
+fn shm_bytes(size: Option<&str>) -> Option<u64> {
+    let size = size.unwrap_or("2g").to_ascii_lowercase();
+    let (digits, unit) = match size.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => size.split_at(i),
+        None => (size.as_str(), "b"),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "b" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 fn no_code(r: &clara_framework::ModifierRequest<'_>) -> bool {
@@ -270,16 +328,16 @@ impl Resource<ClaraClient> for TrainingRun {
             .attribute(Attribute::string("experiment_name").default("clara").requires_replace().validate(validators::Length(1, 255)).describe("Experiment the run is filed under. Default `clara`."))
             .attribute(Attribute::string("display_name").optional().describe("Name shown in Azure ML studio. Updates in place (sent to Azure, nothing re-runs)."))
             .attribute(Attribute::string("description").optional().describe("Description. Updates in place."))
-            .attribute(Attribute::string("compute").required().requires_replace().describe("ARM id of the compute cluster, e.g. `azureml_gpu_cluster.clara_ct.id`."))
-            .attribute(Attribute::string("environment").required().requires_replace().describe("Environment version: ARM id, `azureml:<name>:<version>` or `azureml_environment.x.id`."))
+            .attribute(Attribute::string("compute").required().requires_replace_if(other_arm_reference).describe("ARM id of the compute cluster, e.g. `azureml_gpu_cluster.clara_ct.id`."))
+            .attribute(Attribute::string("environment").required().requires_replace_if(other_arm_reference).describe("Environment version: ARM id, `azureml:<name>:<version>` or `azureml_environment.x.id`."))
             .attribute(Attribute::string("command").required().requires_replace().describe("Command line, e.g. `bash $${{inputs.mmar}}/commands/train_finetune.sh`."))
             .attribute(Attribute::string("code").optional().requires_replace().describe("A local folder uploaded as a code asset (once per content) and mounted as the job's working directory."))
             .attribute(Attribute::string("code_hash").computed().null_if(no_code).describe("SHA-256 over the `code` folder's paths and contents, read at plan time: a change to any file plans a new run."))
             .attribute(Attribute::string("code_id").computed().use_state_for_unknown().null_if(no_code).describe("ARM id of the code version the job runs."))
             .attribute(Attribute::string_map("environment_variables").optional().requires_replace().describe("Environment variables of the job."))
             .attribute(Attribute::number("instance_count").default(1i64).requires_replace().validate(IntBetween(1, 1000)).describe("Nodes to run on. Default 1."))
-            .attribute(Attribute::string("shm_size").optional().requires_replace().validate(Matches::new(r"\d+[bBkKmMgG]", "must be a size such as \"2g\"")).describe("Shared memory of the container, e.g. `8g` (Azure's default is `2g`)."))
-            .attribute(Attribute::string("timeout").optional().requires_replace().validate(validators::Duration).describe("Azure cancels the job after this long, e.g. `2h`."))
+            .attribute(Attribute::string("shm_size").optional().requires_replace_if(shm_means_other).validate(Matches::new(r"\d+[bBkKmMgG]", "must be a size such as \"2g\"")).describe("Shared memory of the container, e.g. `8g` (Azure's default is `2g`)."))
+            .attribute(Attribute::string("timeout").optional().requires_replace_if(timeout_means_other).validate(validators::Duration).describe("Azure cancels the job after this long, e.g. `2h`. Compared by meaning: respelling it (`4h`, `240m`) changes only the state, a different duration re-runs the job."))
             .attribute(Attribute::bool("wait_for_completion").default(true).describe("Wait until the job finishes (default). With `false`, apply returns once the job is submitted."))
             .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy or replacement, archive the job (default): its metrics, logs and lineage stay in Azure ML studio. With `false` the job is deleted."))
             .attribute(Attribute::number("estimated_max_cost_usd").computed().keep_state_if(|_| true).describe("Most this run can cost, known at plan time: the region's Linux hourly price of the cluster's VM size × `instance_count` × `timeout` in hours. Null without a timeout."))
@@ -289,7 +347,7 @@ impl Resource<ClaraClient> for TrainingRun {
             .attribute(Attribute::string("start_time").computed().keep_state_if(settled_before).describe("When the job started running (RFC 3339), if known."))
             .attribute(Attribute::string("end_time").computed().keep_state_if(settled_before).describe("When the job ended (RFC 3339), if known."))
             .attribute(Attribute::new("metrics", Type::Map(Box::new(Type::Number))).computed().keep_state_if(settled_before).describe("Final value of every metric the run logged to MLflow, e.g. `average_precision`."))
-            .attribute(Attribute::string_map("outputs").computed().use_state_for_unknown().describe("URI of each output, known at plan time: `azureml://datastores/workspaceblobstore/paths/azureml/<job>/<output>/`."))
+            .attribute(Attribute::string_map("outputs").computed().use_state_for_unknown().describe("URI of each declared `output`, known at plan time: `azureml://datastores/workspaceblobstore/paths/azureml/<job>/<output>/`. Outputs Azure ML adds itself (`default`, the run's logs and artifacts) are not listed; the run's `studio_url` shows them."))
             .attribute(Attribute::string_map("service_endpoints").computed().keep_state_if(settled_before).derive(no_service_endpoints).describe("Endpoint of each service while the job runs."))
             .attribute(Attribute::string("jupyterlab_url").computed().keep_state_if(settled_before).null_if(no_jupyterlab).describe("JupyterLab endpoint, if a JupyterLab service was requested."))
             .block(replace(NestedBlock::list("input", input)))
@@ -720,7 +778,7 @@ impl Resource<ClaraClient> for TrainingRun {
                 return refresh(client, &ws, &m, diags).await;
             }
         };
-        let s = fill(client, &ws, &mut m, &final_body).await;
+        fill(client, &ws, &mut m, &final_body, diags).await;
         let status = m.status.clone().unwrap_or_default();
         if status != "Completed" {
             let why = job_error(&final_body, client, &ws, &name)
@@ -731,7 +789,6 @@ impl Resource<ClaraClient> for TrainingRun {
                 format!("{why}\nStudio: {}\nThe run stays in state as tainted; the next apply replaces it.", m.studio_url.clone().unwrap_or_default()),
             );
         }
-        let _ = s;
         state(&m)
     }
 
@@ -753,8 +810,10 @@ impl Resource<ClaraClient> for TrainingRun {
             Ok(Some(body)) => {
                 if m.command.is_empty() {
                     from_body(&mut m, &body); // imported
+                } else {
+                    drift(&mut m, &body);
                 }
-                fill(client, &ws, &mut m, &body).await;
+                fill(client, &ws, &mut m, &body, diags).await;
                 state(&m)
             }
             Ok(None) => Value::Null,
@@ -910,9 +969,10 @@ fn command_references(command: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A job's ARM id; the name is one path segment, percent-encoded, never interpreted.
+/// A job's ARM id; the name is one path segment, percent-encoded (by `child`), never
+/// interpreted.
 fn job_id(ws: &WorkspaceId, name: &str) -> String {
-    ws.child("jobs", &path_segment(name))
+    ws.child("jobs", name)
 }
 
 fn path_segment(s: &str) -> String {
@@ -1268,6 +1328,7 @@ async fn wait(client: &ClaraClient, id: &str, name: &str) -> Result<serde_json::
         .unwrap_or(1.0);
     let (mut interval, max) = (2.0f64, 60.0f64);
     let mut last = String::new();
+    let mut unknown_polls = 0u32;
     loop {
         let body = client
             .arm
@@ -1285,6 +1346,20 @@ async fn wait(client: &ClaraClient, id: &str, name: &str) -> Result<serde_json::
         }
         if TERMINAL.contains(&status.as_str()) {
             return Ok(body);
+        }
+        unknown_polls = if status == "Unknown" {
+            unknown_polls + 1
+        } else {
+            0
+        };
+        if STOPPED.contains(&status.as_str())
+            && (status != "Unknown" || unknown_polls >= UNKNOWN_POLLS)
+        {
+            tracing::warn!(job = %name, %status, "job stopped progressing; not waiting on it");
+            return Ok(body);
+        }
+        if status == "NotResponding" {
+            tracing::warn!(job = %name, "job not responding (no heartbeat); it may recover, still waiting");
         }
         tokio::time::sleep(Duration::from_secs_f64(interval * scale)).await;
         interval = (interval * 1.5).min(max);
@@ -1304,7 +1379,7 @@ async fn refresh(
         .await
     {
         Ok(Some(body)) => {
-            fill(client, ws, &mut m, &body).await;
+            fill(client, ws, &mut m, &body, diags).await;
         }
         Ok(None) => diags.error(
             "Job not found",
@@ -1315,9 +1390,15 @@ async fn refresh(
     state(&m)
 }
 
-/// Copies the service's view of the job into the model: status, times, outputs, endpoints,
-/// and (once ended) the MLflow metrics.
-async fn fill(client: &ClaraClient, ws: &WorkspaceId, m: &mut Run, body: &serde_json::Value) {
+/// Copies the service's view of the job into the model: status, times, the declared outputs,
+/// endpoints, and (once ended) the MLflow metrics, with a warning when they cannot be read.
+async fn fill(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+    m: &mut Run,
+    body: &serde_json::Value,
+    diags: &mut Diagnostics,
+) {
     let p = &body["properties"];
     let status = p["status"].as_str().unwrap_or("Unknown").to_string();
     let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
@@ -1338,20 +1419,32 @@ async fn fill(client: &ClaraClient, ws: &WorkspaceId, m: &mut Run, body: &serde_
         .and_then(|sv| sv.values().find(|v| v["jobServiceType"] == "JupyterLab"))
         .and_then(|v| s(&v["endpoint"]));
     m.service_endpoints = Some(endpoints);
+    // Only declared outputs: the service adds its own (`default`), which the plan never shows.
+    let mut outputs = m.outputs.clone().unwrap_or_default();
+    outputs.retain(|k, _| m.output.iter().any(|o| &o.name == k));
     if let Some(outs) = p["outputs"].as_object() {
-        let known: BTreeMap<String, String> = outs
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), s(&v["uri"])?)))
-            .collect();
-        if !known.is_empty() {
-            m.outputs = Some(known);
+        for o in &m.output {
+            if let Some(uri) = outs.get(&o.name).and_then(|v| s(&v["uri"])) {
+                outputs.insert(o.name.clone(), uri);
+            }
         }
     }
-    if m.outputs.is_none() {
-        m.outputs = Some(BTreeMap::new());
-    }
+    m.outputs = Some(outputs);
     let run = if TERMINAL.contains(&status.as_str()) || m.metrics.is_none() {
-        mlflow_run(client, ws, m.name.as_deref().unwrap_or_default()).await
+        match mlflow_run(client, ws, m.name.as_deref().unwrap_or_default()).await {
+            Ok(run) => run,
+            Err(why) => {
+                diags.attr_warning(
+                    AttrPath::root("metrics"),
+                    "Run metrics cannot be read",
+                    format!(
+                        "{why} `metrics` stays as it was ({} values).",
+                        m.metrics.as_ref().map_or(0, BTreeMap::len)
+                    ),
+                );
+                None
+            }
+        }
     } else {
         None
     };
@@ -1381,21 +1474,33 @@ async fn fill(client: &ClaraClient, ws: &WorkspaceId, m: &mut Run, body: &serde_
     m.status = Some(status);
 }
 
-/// The MLflow run of a job (run id = job name), from the workspace's tracking endpoint.
+/// The MLflow run of a job (run id = job name), from the workspace's tracking endpoint:
+/// `Ok(None)` when MLflow has no such run, `Err(why)` when it cannot be asked.
 async fn mlflow_run(
     client: &ClaraClient,
     ws: &WorkspaceId,
     job: &str,
-) -> Option<serde_json::Value> {
-    let workspace = crate::azureml::workspace(client, ws).await.ok().flatten()?;
-    let tracking = workspace["properties"]["mlFlowTrackingUri"]
-        .as_str()?
-        .replacen("azureml://", "https://", 1);
-    let base = url::Url::parse(&tracking).ok()?;
-    let origin = url::Url::parse(&base.origin().ascii_serialization()).ok()?;
+) -> Result<Option<serde_json::Value>, String> {
+    let workspace = match crate::azureml::workspace(client, ws).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return Err(format!("Workspace {ws} was not found.")),
+        Err(e) => return Err(format!("Reading workspace {ws} failed: {e}.")),
+    };
+    let Some(tracking) = workspace["properties"]["mlFlowTrackingUri"].as_str() else {
+        return Err(format!(
+            "Workspace {ws} has no MLflow tracking URI (properties.mlFlowTrackingUri), so the run's metrics are unavailable."
+        ));
+    };
+    let tracking = tracking.replacen("azureml://", "https://", 1);
+    let base = url::Url::parse(&tracking).map_err(|e| {
+        format!("The workspace's MLflow tracking URI {tracking} is not a URL: {e}.")
+    })?;
+    let origin = url::Url::parse(&base.origin().ascii_serialization()).map_err(|e| {
+        format!("The workspace's MLflow tracking URI {tracking} has no origin: {e}.")
+    })?;
     let mlflow = client.arm.with_endpoint(origin);
     if job.is_empty() {
-        return None;
+        return Ok(None);
     }
     let path = format!(
         "{}/api/2.0/mlflow/runs/get?run_id={}",
@@ -1403,40 +1508,129 @@ async fn mlflow_run(
         path_segment(job)
     );
     match mlflow.get_json(&path).await {
-        Ok(Some(b)) => Some(b["run"].clone()),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(job, error = %e, "cannot read the run's MLflow metrics");
-            None
-        }
+        Ok(Some(b)) => Ok(Some(b["run"].clone())),
+        Ok(None) => Ok(None),
+        Err(e) => Err(format!(
+            "MLflow at {} did not answer: {e}.",
+            base.origin().ascii_serialization()
+        )),
     }
 }
 
-/// The job's error message, wherever the service put it.
+/// The run's details from run history (`{history}/history/v1.0{WS}/runs/{job}/details`, the
+/// route azure-ai-ml's `get_run_details` calls), where Azure ML keeps why a run failed. The
+/// history base comes from the workspace's discovery document (`history`, else `api`).
+async fn run_details(
+    client: &ClaraClient,
+    ws: &WorkspaceId,
+    job: &str,
+) -> Result<Option<serde_json::Value>, String> {
+    let workspace = crate::azureml::workspace(client, ws)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("workspace {ws} not found"))?;
+    let discovery = workspace["properties"]["discoveryUrl"]
+        .as_str()
+        .ok_or("the workspace has no discoveryUrl")?;
+    let discovery_url = url::Url::parse(discovery).map_err(|e| format!("discoveryUrl: {e}"))?;
+    let origin = |u: &url::Url| url::Url::parse(&u.origin().ascii_serialization());
+    let urls = client
+        .arm
+        .with_endpoint(origin(&discovery_url).map_err(|e| e.to_string())?)
+        .get_json(discovery)
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let history = urls["history"]
+        .as_str()
+        .or_else(|| urls["api"].as_str())
+        .ok_or("the discovery document names no history service")?;
+    let history = url::Url::parse(history).map_err(|e| format!("history URL: {e}"))?;
+    let path = format!(
+        "{}/history/v1.0{ws}/runs/{}/details",
+        history.path().trim_end_matches('/'),
+        path_segment(job)
+    );
+    client
+        .arm
+        .with_endpoint(origin(&history).map_err(|e| e.to_string())?)
+        .get_json(&path)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Why the job ended (or stopped) without completing: the reason run history recorded, else
+/// MLflow's error tags, else what the status itself means. JobBase carries no error member.
 async fn job_error(
     body: &serde_json::Value,
     client: &ClaraClient,
     ws: &WorkspaceId,
     job: &str,
 ) -> Option<String> {
-    let p = &body["properties"];
-    for candidate in [
-        &p["error"]["message"],
-        &p["error"]["error"]["message"],
-        &p["properties"]["azureml.runError"],
-        &p["properties"]["error"],
-    ] {
-        if let Some(msg) = candidate.as_str().filter(|m| !m.is_empty()) {
-            return Some(msg.to_string());
+    let status = body["properties"]["status"].as_str().unwrap_or("Unknown");
+    let stopped = match status {
+        "Paused" => Some(
+            "The job is Paused in Azure ML (paused by a user); it does not resume on its own, so the apply stopped waiting.",
+        ),
+        "Unknown" => Some(
+            "Azure ML reports the job's status as Unknown and it did not change, so the apply stopped waiting.",
+        ),
+        _ => None,
+    };
+    let recorded = match run_details(client, ws, job).await {
+        Ok(Some(d)) => {
+            let e = &d["error"]["error"];
+            e["message"].as_str().filter(|m| !m.is_empty()).map(|msg| {
+                match e["code"].as_str().filter(|c| !c.is_empty()) {
+                    Some(code) => format!("{msg} ({code}, from run history)"),
+                    None => format!("{msg} (from run history)"),
+                }
+            })
         }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(job, error = %e, "cannot read the run's details from run history");
+            None
+        }
+    };
+    let recorded = match recorded {
+        Some(r) => Some(r),
+        None => mlflow_run(client, ws, job)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|run| {
+                run["data"]["tags"]
+                    .as_array()?
+                    .iter()
+                    .find(|t| {
+                        t["key"]
+                            .as_str()
+                            .is_some_and(|k| k.ends_with("error.message"))
+                    })
+                    .and_then(|t| t["value"].as_str())
+                    .map(|m| format!("{m} (from MLflow)"))
+            }),
+    };
+    match (stopped, recorded) {
+        (Some(s), Some(r)) => Some(format!("{s} {r}")),
+        (Some(s), None) => Some(s.to_string()),
+        (None, r) => r,
     }
-    let run = mlflow_run(client, ws, job).await?;
-    run["data"]["tags"]
-        .as_array()?
-        .iter()
-        .find(|t| t["key"].as_str().is_some_and(|k| k.contains("rror")))
-        .and_then(|t| t["value"].as_str())
-        .map(str::to_string)
+}
+
+/// Notices a job whose create-only settings changed out of band (e.g. deleted and
+/// resubmitted under the same name): the state then shows what runs, and the plan re-runs it.
+fn drift(m: &mut Run, body: &serde_json::Value) {
+    let remote = body["properties"]["limits"]["timeout"].as_str();
+    match (m.timeout.as_deref(), remote) {
+        (Some(mine), Some(theirs)) if !iso8601::same_duration(mine, theirs) => {
+            m.timeout = iso8601::seconds(theirs).map(iso8601::human);
+        }
+        (None, Some(theirs)) => m.timeout = iso8601::seconds(theirs).map(iso8601::human),
+        (Some(_), None) => m.timeout = None,
+        _ => {}
+    }
 }
 
 /// Fills configuration attributes from a job body (after import).
@@ -1463,11 +1657,42 @@ fn from_body(m: &mut Run, body: &serde_json::Value) {
                 .collect()
         });
     m.instance_count = p["resources"]["instanceCount"].as_i64().or(Some(1));
-    m.shm_size = s(&p["resources"]["shmSize"]);
+    // Azure renders its default shared memory ("2g") on every job; a configuration that
+    // leaves shm_size unset reads back unset.
+    m.shm_size = s(&p["resources"]["shmSize"]).filter(|v| !v.eq_ignore_ascii_case("2g"));
     m.timeout = s(&p["limits"]["timeout"])
         .and_then(|t| iso8601::seconds(&t))
-        .map(|secs| format!("{secs}s"));
+        .map(iso8601::human);
     m.wait_for_completion = Some(true);
+    m.archive_on_destroy = Some(true);
+    m.distribution = p["distribution"]["distributionType"]
+        .as_str()
+        .map(|kind| Distribution {
+            kind: kind.to_string(),
+            process_count_per_instance: p["distribution"]["processCountPerInstance"].as_i64(),
+            worker_count: p["distribution"]["workerCount"].as_i64(),
+            parameter_server_count: p["distribution"]["parameterServerCount"].as_i64(),
+        });
+    m.service = p["services"]
+        .as_object()
+        .map(|svcs| {
+            svcs.iter()
+                .filter(|(_, v)| {
+                    !matches!(
+                        v["jobServiceType"].as_str(),
+                        Some("Studio" | "Tracking") | None
+                    )
+                })
+                .map(|(k, v)| Service {
+                    name: k.clone(),
+                    kind: s(&v["jobServiceType"]).unwrap_or_default(),
+                    port: v["port"].as_i64(),
+                    ssh_public_keys: s(&v["properties"]["sshPublicKeys"]),
+                    log_dir: s(&v["properties"]["logDir"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     m.input = p["inputs"]
         .as_object()
         .map(|ins| {
@@ -1490,6 +1715,11 @@ fn from_body(m: &mut Run, body: &serde_json::Value) {
         .as_object()
         .map(|outs| {
             outs.iter()
+                .filter(|(_, v)| {
+                    !v["uri"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with(SYSTEM_OUTPUT_PREFIX))
+                })
                 .map(|(k, v)| Output {
                     name: k.clone(),
                     kind: s(&v["jobOutputType"]),
@@ -1540,6 +1770,76 @@ mod tests {
             "{}",
             derived_name(&a)
         );
+    }
+
+    #[test]
+    fn import_reads_back_what_decides_replacement_from_a_real_shape() {
+        // Shaped like a real GET: system output, canonical duration, Azure's defaults.
+        let body = json!({"properties": {
+            "command": "bash x.sh", "computeId": "/c", "environmentId": "/e",
+            "experimentName": "clara", "jobType": "Command",
+            "limits": {"jobLimitsType": "Command", "timeout": "PT4H"},
+            "resources": {"instanceCount": 2, "shmSize": "2g"},
+            "queueSettings": {"jobTier": "Null"},
+            "distribution": {"distributionType": "PyTorch", "processCountPerInstance": 2},
+            "outputs": {
+                "default": {"jobOutputType": "uri_folder", "mode": "ReadWriteMount",
+                            "uri": "azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.j"},
+                "model": {"jobOutputType": "custom_model", "mode": "Upload", "uri": "azureml://x/"}
+            },
+            "services": {
+                "Studio": {"jobServiceType": "Studio", "endpoint": "https://ml.azure.com/runs/j"},
+                "Tracking": {"jobServiceType": "Tracking", "endpoint": "azureml://t"},
+                "ssh": {"jobServiceType": "SSH", "port": 22, "properties": {"sshPublicKeys": "k"}},
+                "tb": {"jobServiceType": "TensorBoard", "properties": {"logDir": "logs"}, "status": "Running"}
+            },
+            "properties": {"_azureml.ComputeTargetType": "amlctrain"}
+        }});
+        let mut m = Run::default();
+        from_body(&mut m, &body);
+        assert_eq!(m.timeout.as_deref(), Some("4h"));
+        assert_eq!(m.shm_size, None, "Azure's default reads back unset");
+        assert_eq!(m.instance_count, Some(2));
+        let d = m.distribution.clone().unwrap();
+        assert_eq!(
+            (d.kind.as_str(), d.process_count_per_instance),
+            ("PyTorch", Some(2))
+        );
+        assert_eq!(m.output.len(), 1, "the system output is not a declared one");
+        assert_eq!(m.output[0].mode.as_deref(), Some("upload"));
+        let names: Vec<&str> = m.service.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["ssh", "tb"]);
+        assert_eq!(m.service[0].ssh_public_keys.as_deref(), Some("k"));
+        assert_eq!(m.service[1].log_dir.as_deref(), Some("logs"));
+        // a refresh notices a timeout that changed behind Terraform's back, not a respelling
+        let mut r = run();
+        r.timeout = Some("240m".into());
+        drift(&mut r, &body);
+        assert_eq!(r.timeout.as_deref(), Some("240m"));
+        r.timeout = Some("2h".into());
+        drift(&mut r, &body);
+        assert_eq!(r.timeout.as_deref(), Some("4h"));
+    }
+
+    #[test]
+    fn replacement_follows_meaning_not_spelling() {
+        assert_eq!(shm_bytes(None), shm_bytes(Some("2g")));
+        assert_eq!(shm_bytes(Some("2G")), shm_bytes(Some("2048m")));
+        assert_ne!(shm_bytes(Some("8g")), shm_bytes(None));
+        assert_eq!(shm_bytes(Some("8x")), None);
+        let ws = WorkspaceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w",
+        )
+        .unwrap();
+        let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/environments/clara_env/versions/1";
+        assert!(same_arm_reference(&ws, id, &id.to_ascii_lowercase()));
+        assert!(same_arm_reference(&ws, "azureml:clara_env:1", id));
+        assert!(!same_arm_reference(&ws, "azureml:clara_env:2", id));
+        assert!(!same_arm_reference(
+            &ws,
+            &id.replace("clara_env", "other"),
+            id
+        ));
     }
 
     #[test]

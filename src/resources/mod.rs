@@ -38,3 +38,32 @@ pub fn plan_default_workspace(
         }
     }
 }
+
+/// After a resource has put the prior's value back where the planned one means the same
+/// (semantic equality: another spelling, another order), drops the replacements that no
+/// longer apply and, when nothing the configuration decides still differs, makes the plan
+/// the prior state itself ("No changes"); returns true then.
+pub fn settle_if_unchanged(
+    prior: &Value,
+    config: &Value,
+    planned: &mut Value,
+    requires_replace: &mut Vec<clara_framework::AttrPath>,
+) -> bool {
+    requires_replace.retain(|path| match path.0.first() {
+        Some(clara_framework::diag::PathStep::Attribute(k)) => prior.get(k) != planned.get(k),
+        _ => true,
+    });
+    let Some(p) = planned.as_object() else {
+        return false;
+    };
+    // Unknown where the configuration is null: a computed value the engine reset.
+    let changed = p
+        .iter()
+        .any(|(k, v)| v != prior.get(k) && !(v.is_unknown() && config.get(k).is_null()));
+    if changed {
+        return false;
+    }
+    *planned = prior.clone();
+    requires_replace.clear();
+    true
+}

@@ -55,6 +55,52 @@ struct DataAsset {
 
 const PATH_RULE: &str =
     "must be a relative path of letters, digits and . _ - / (no leading '/', no '..')";
+/// Azure ML's name rule for datastores and data assets (the `{name}` path parameter of
+/// `…/datastores/{name}` and `…/data/{name}/versions/{version}` in Microsoft's spec).
+const NAME_PATTERN: &str = "[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}";
+const NAME_RULE: &str =
+    "must be letters, digits, '-' or '_', starting with a letter or digit (Azure ML's name rule)";
+/// Asset versions: the spec gives `{version}` no pattern; it is one path segment, so '/', '?',
+/// '#', '%' and ".." never reach the URL (as azure-ai-ml's `version` these are letters,
+/// digits, '.', '-' and '_').
+const VERSION_PATTERN: &str = "[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}";
+const VERSION_RULE: &str = "must be one path segment of letters, digits, '.', '-' or '_', starting with a letter or digit (no '/', '?', '%' or \"..\")";
+
+/// What the completion marker records about how the asset was fetched and registered, so
+/// `terraform import` by datastore URI can read the configuration back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct Settings {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unpack: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    strip_root: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_asset: Option<RegisteredAs>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct RegisteredAs {
+    name: String,
+    /// As configured (`None`: the NGC version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+}
+
+impl Settings {
+    fn of(m: &Asset) -> Settings {
+        Settings {
+            kind: m.kind.clone(),
+            unpack: m.unpack,
+            strip_root: m.strip_root,
+            data_asset: m.data_asset.as_ref().map(|d| RegisteredAs {
+                name: d.name.clone(),
+                version: d.version.clone(),
+            }),
+        }
+    }
+}
 
 #[async_trait]
 impl Resource<ClaraClient> for NgcAsset {
@@ -69,7 +115,7 @@ impl Resource<ClaraClient> for NgcAsset {
                 "An NVIDIA NGC model or resource, or any https URL: downloaded with per-file SHA-256 verification and \
                  resume, unpacked with path-traversal and archive-bomb protection, and uploaded to an Azure ML datastore.",
             )
-            .attribute(Attribute::string("id").computed().use_state_for_unknown().describe("The asset's datastore URI."))
+            .attribute(Attribute::string("id").computed().use_state_for_unknown().describe("The asset's datastore URI (`terraform import` takes it)."))
             .attribute(
                 Attribute::string("source")
                     .optional()
@@ -101,6 +147,7 @@ impl Resource<ClaraClient> for NgcAsset {
                     .computed()
                     .requires_replace()
                     .use_state_for_unknown()
+                    .validate(Matches::new(NAME_PATTERN, NAME_RULE))
                     .describe("Workspace datastore to upload to (AzureBlob). Defaults to the workspace's default datastore."),
             )
             .attribute(
@@ -112,7 +159,7 @@ impl Resource<ClaraClient> for NgcAsset {
                     .validate(Matches::new(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?", PATH_RULE))
                     .describe("Folder in the datastore (the toolkit's `computedirectory`). Default `ngc/<org>/[<team>/]<name>/<version>`."),
             )
-            .attribute(Attribute::string_map("tags").optional().describe("Tags of the registered data asset. Update in place."))
+            .attribute(Attribute::string_map("tags").optional().describe("Tags of the registered data asset. Update in place: nothing is uploaded again."))
             .attribute(Attribute::string("resolved_version").computed().use_state_for_unknown().describe("The NGC version fetched."))
             .attribute(Attribute::number("file_count").computed().use_state_for_unknown().describe("Files uploaded."))
             .attribute(Attribute::number("total_size_bytes").computed().use_state_for_unknown().describe("Bytes uploaded."))
@@ -123,12 +170,12 @@ impl Resource<ClaraClient> for NgcAsset {
             .block(
                 NestedBlock::single(
                     "data_asset",
-                    Block::new("Register the uploaded folder as an Azure ML data asset (uri_folder).")
-                        .attribute(Attribute::string("name").required().validate(Matches::new("[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}", "must be letters, digits, '-' or '_'")).describe("Data asset name."))
-                        .attribute(Attribute::string("version").optional().describe("Data asset version. Default: the NGC version."))
-                        .attribute(Attribute::string("description").optional().describe("Description of the data asset.")),
-                )
-                .requires_replace(),
+                    Block::new("Register the uploaded folder as an Azure ML data asset (uri_folder). Adding, removing or \
+                                editing the description updates in place (nothing is uploaded again); a new name or version replaces the asset.")
+                        .attribute(Attribute::string("name").required().requires_replace().validate(Matches::new(NAME_PATTERN, NAME_RULE)).describe("Data asset name."))
+                        .attribute(Attribute::string("version").optional().requires_replace().validate(Matches::new(VERSION_PATTERN, VERSION_RULE)).describe("Data asset version. Default: the NGC version."))
+                        .attribute(Attribute::string("description").optional().describe("Description of the data asset. Update in place.")),
+                ),
             ),
         )
     }
@@ -181,6 +228,29 @@ impl Resource<ClaraClient> for NgcAsset {
             .as_object_mut()
             .expect("planned state is an object");
         super::plan_default_workspace(client, req.config, planned, diags);
+        // A local copy that cannot be written fails here, before any download or upload.
+        if let Some(dir) = req.config.get("local_directory").as_str() {
+            if req.prior.get("local_directory").as_str() != Some(dir) {
+                if let Err(e) = check_local_directory(std::path::Path::new(dir)) {
+                    diags.attr_error(
+                        AttrPath::root("local_directory"),
+                        "Unusable local_directory",
+                        format!("local_directory \"{dir}\": {e}"),
+                    );
+                }
+            }
+        }
+        // Registering or unregistering the data asset is an in-place update: its id follows.
+        if let Some(prior) = req.prior.as_object() {
+            let had = prior
+                .get("data_asset")
+                .is_some_and(|d| d.as_object().is_some());
+            let has = planned.get("data_asset").is_some_and(|d| !d.is_null());
+            if had != has {
+                let id = if has { Value::Unknown } else { Value::Null };
+                planned.insert("data_asset_id".into(), id);
+            }
+        }
         if planned["datastore_path"].is_unknown() {
             if let Some(path) = default_path(
                 planned.get("source").and_then(Value::as_str),
@@ -267,6 +337,7 @@ impl Resource<ClaraClient> for NgcAsset {
             source: label.clone(),
             version: version.clone(),
             files: vec![],
+            settings: serde_json::to_value(Settings::of(&m)).ok(),
         };
         match transfer::upload(&ds, &prefix, &fetched.staged, marker).await {
             Ok((marker, sent)) => {
@@ -321,7 +392,7 @@ impl Resource<ClaraClient> for NgcAsset {
             return Value::Null;
         };
         let mut open_diags = Diagnostics::new();
-        let Some(ds) = storage::open(client, &ws, ds_name, &mut open_diags).await else {
+        let Some(ds) = storage::open_for_read(client, &ws, ds_name, &mut open_diags).await else {
             diags.extend(open_diags);
             return current.clone();
         };
@@ -370,7 +441,9 @@ impl Resource<ClaraClient> for NgcAsset {
         else {
             return req.prior.clone();
         };
-        // Only tags change in place; everything else is computed or forces replacement.
+        // Tags and the data asset's description and presence change in place; everything
+        // else is computed or forces replacement. Nothing is downloaded or uploaded here: a
+        // run reading the datastore URI or the data asset version sees the same content.
         m.resolved_version = prior.resolved_version.clone();
         m.file_count = prior.file_count;
         m.total_size_bytes = prior.total_size_bytes;
@@ -378,23 +451,49 @@ impl Resource<ClaraClient> for NgcAsset {
         m.datastore_uri = prior.datastore_uri.clone();
         m.blob_url = prior.blob_url.clone();
         m.data_asset_id = prior.data_asset_id.clone();
-        if let (Some(da), Some(ws)) = (
-            m.data_asset.clone(),
-            m.workspace_id
-                .as_deref()
-                .and_then(|w| WorkspaceId::parse(w).ok()),
-        ) {
-            let version = prior.resolved_version.clone().unwrap_or_else(|| "1".into());
-            if let Err(e) = register_data_asset(client, &ws, &da, &m, &version).await {
-                diags.attr_error(
-                    AttrPath::root("tags"),
-                    "Updating the data asset's tags failed",
-                    e,
+        let Some(ws) = m
+            .workspace_id
+            .as_deref()
+            .and_then(|w| WorkspaceId::parse(w).ok())
+        else {
+            return req.prior.clone();
+        };
+        let version = prior.resolved_version.clone().unwrap_or_else(|| "1".into());
+        match (&m.data_asset, &prior.data_asset_id) {
+            (Some(da), _) => match register_data_asset(client, &ws, da, &m, &version).await {
+                Ok(id) => m.data_asset_id = Some(id),
+                Err(e) => {
+                    diags.attr_error(
+                        AttrPath::root("data_asset"),
+                        "Updating the data asset failed",
+                        e,
+                    );
+                    return req.prior.clone();
+                }
+            },
+            (None, Some(id)) => {
+                if let Err(e) = archive_data_asset(client, id).await {
+                    diags.error("Archiving the data asset failed", e);
+                    return req.prior.clone();
+                }
+                m.data_asset_id = None;
+            }
+            (None, None) => {}
+        }
+        // Registration added or removed: the marker records it for import (one small blob).
+        if prior.data_asset.as_ref().map(|d| &d.name) != m.data_asset.as_ref().map(|d| &d.name) {
+            if let Err(e) = rewrite_settings(client, &ws, &m).await {
+                diags.warning(
+                    "Completion marker not updated",
+                    format!("{e}\nImporting this asset later will not find its data asset."),
                 );
-                return req.prior.clone();
             }
         }
         state(&m)
+    }
+
+    async fn import(&self, client: &ClaraClient, id: &str, diags: &mut Diagnostics) -> Value {
+        self.import_uri(client, id, diags).await
     }
 
     async fn delete(&self, client: &ClaraClient, current: &Value, diags: &mut Diagnostics) {
@@ -436,6 +535,234 @@ impl Resource<ClaraClient> for NgcAsset {
             }
         }
     }
+}
+
+impl NgcAsset {
+    /// Import by datastore URI, `azureml://datastores/<datastore>/paths/<path>/` (in the
+    /// provider's workspace) or `azureml://subscriptions/<s>/resourcegroups/<rg>/workspaces/<w>/datastores/<datastore>/paths/<path>/`:
+    /// the completion marker there gives the content and how it was fetched; the data asset
+    /// it names gives description and tags. `local_directory` is not recorded anywhere and
+    /// stays unset.
+    async fn import_uri(&self, client: &ClaraClient, id: &str, diags: &mut Diagnostics) -> Value {
+        let (ws, ds_name, prefix) = match parse_datastore_uri(id) {
+            Ok(v) => v,
+            Err(e) => {
+                diags.error("Invalid import id", e);
+                return Value::Null;
+            }
+        };
+        let Some(ws) = ws.or_else(|| client.workspace(&Value::Null, diags)) else {
+            return Value::Null;
+        };
+        let Some(ds) = storage::open(client, &ws, &ds_name, diags).await else {
+            return Value::Null;
+        };
+        let marker = match transfer::read_marker(&ds, &prefix).await {
+            Ok(Some(mk)) => mk,
+            Ok(None) => {
+                diags.error(
+                    "Nothing to import",
+                    format!(
+                        "{id}: no complete ngc_asset upload there (no readable {} completion marker in datastore \"{ds_name}\").",
+                        transfer::MARKER
+                    ),
+                );
+                return Value::Null;
+            }
+            Err(e) => {
+                diags.error("Cannot read the asset's completion marker", e);
+                return Value::Null;
+            }
+        };
+        let settings: Settings = marker
+            .settings
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let is_url = marker.source.starts_with("https://");
+        let uri = format!("azureml://datastores/{ds_name}/paths/{prefix}/");
+        let mut m = Asset {
+            id: Some(uri.clone()),
+            source: (!is_url).then(|| marker.source.clone()),
+            url: is_url.then(|| marker.source.clone()),
+            kind: Some(settings.kind.clone().unwrap_or_else(|| "model".into())),
+            unpack: Some(settings.unpack.unwrap_or(true)),
+            strip_root: Some(settings.strip_root.unwrap_or(false)),
+            workspace_id: Some(ws.to_string()),
+            datastore: Some(ds_name.clone()),
+            datastore_path: Some(prefix.clone()),
+            resolved_version: Some(marker.version.clone()),
+            file_count: Some(marker.files.len() as i64),
+            total_size_bytes: Some(marker.files.iter().map(|f| f.size as i64).sum()),
+            content_digest: Some(marker.digest.clone()),
+            datastore_uri: Some(uri),
+            blob_url: Some(format!("{}/{prefix}/", ds.container_url)),
+            ..Default::default()
+        };
+        if let Some(reg) = &settings.data_asset {
+            let version = reg
+                .version
+                .clone()
+                .unwrap_or_else(|| marker.version.clone());
+            let da_id = data_asset_id(&ws, &reg.name, &version);
+            match client.arm.get_json(&da_id).await {
+                Ok(Some(body)) if body["properties"]["isArchived"].as_bool() != Some(true) => {
+                    let p = &body["properties"];
+                    m.data_asset = Some(DataAsset {
+                        name: reg.name.clone(),
+                        version: reg.version.clone(),
+                        description: p["description"].as_str().map(str::to_string),
+                    });
+                    let tags: BTreeMap<String, String> = p["tags"]
+                        .as_object()
+                        .map(|t| {
+                            t.iter()
+                                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    m.tags = (!tags.is_empty()).then_some(tags);
+                    m.data_asset_id = Some(da_id);
+                }
+                Ok(_) => diags.warning(
+                    "Data asset not found",
+                    format!("The asset was registered as data asset {} version {version}, which is gone or archived; imported without it.", reg.name),
+                ),
+                Err(e) => {
+                    diags.error("Cannot read the data asset", e.to_string());
+                    return Value::Null;
+                }
+            }
+        }
+        state(&m)
+    }
+}
+
+/// The nearest existing ancestor of `dir` (or `dir` itself) must be a directory this process
+/// can create files in; checked with a probe file that is removed at once.
+fn check_local_directory(dir: &std::path::Path) -> Result<(), String> {
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(md) if md.is_dir() => break,
+            Ok(_) => return Err(format!("{} is not a directory", at.display())),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                match at.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => at = p,
+                    _ => {
+                        at = std::path::Path::new(".");
+                        break;
+                    }
+                }
+            }
+            Err(e) => return Err(format!("{}: {e}", at.display())),
+        }
+    }
+    let probe = at.join(format!(".clara-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| format!("cannot create files in {}: {e}", at.display()))?;
+    std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
+/// `azureml://datastores/<ds>/paths/<path>[/]`, or the long form with subscription, resource
+/// group and workspace: (workspace if given, datastore, path without slashes).
+fn parse_datastore_uri(id: &str) -> Result<(Option<WorkspaceId>, String, String), String> {
+    let form =
+        "expected azureml://datastores/<datastore>/paths/<path>/ (the asset's datastore_uri)";
+    let rest = id
+        .strip_prefix("azureml://")
+        .ok_or_else(|| format!("\"{id}\": {form}"))?;
+    let (head, path) = rest
+        .split_once("/paths/")
+        .ok_or_else(|| format!("\"{id}\": {form}"))?;
+    let segs: Vec<&str> = head.split('/').collect();
+    let (ws, ds) = match segs.as_slice() {
+        ["datastores", ds] => (None, *ds),
+        [s, sub, r, rg, w, wsn, "datastores", ds]
+            if s.eq_ignore_ascii_case("subscriptions")
+                && r.eq_ignore_ascii_case("resourcegroups")
+                && w.eq_ignore_ascii_case("workspaces") =>
+        {
+            let ws = WorkspaceId {
+                subscription_id: sub.to_string(),
+                resource_group: rg.to_string(),
+                name: wsn.to_string(),
+            };
+            for (what, v) in [
+                ("subscription", *sub),
+                ("resource group", *rg),
+                ("workspace", *wsn),
+            ] {
+                if !regex_match(r"[A-Za-z0-9._()-]{1,90}", v) {
+                    return Err(format!("\"{id}\": invalid {what} \"{v}\""));
+                }
+            }
+            (Some(ws), *ds)
+        }
+        _ => return Err(format!("\"{id}\": {form}")),
+    };
+    if !regex_match(NAME_PATTERN, ds) {
+        return Err(format!("\"{id}\": datastore \"{ds}\" {NAME_RULE}"));
+    }
+    let path = path.trim_matches('/');
+    if path.is_empty()
+        || !regex_match(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", path)
+        || path.split('/').any(|s| s == "." || s == "..")
+    {
+        return Err(format!("\"{id}\": the path {PATH_RULE}"));
+    }
+    Ok((ws, ds.to_string(), path.to_string()))
+}
+
+fn regex_match(pattern: &str, s: &str) -> bool {
+    regex::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(s))
+}
+
+/// Records the current settings (the data asset registration) in the completion marker.
+async fn rewrite_settings(client: &ClaraClient, ws: &WorkspaceId, m: &Asset) -> Result<(), String> {
+    let (Some(ds_name), Some(prefix)) = (&m.datastore, &m.datastore_path) else {
+        return Ok(());
+    };
+    let mut d = Diagnostics::new();
+    let Some(ds) = storage::open(client, ws, ds_name, &mut d).await else {
+        return Err(format!("cannot open datastore \"{ds_name}\""));
+    };
+    let Some(mut marker) = transfer::read_marker(&ds, prefix).await? else {
+        return Err("the completion marker is missing".into());
+    };
+    marker.settings = serde_json::to_value(Settings::of(m)).ok();
+    transfer::write_marker(&ds, prefix, &marker).await
+}
+
+/// Percent-encodes one URL path segment (defence in depth behind the validators).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    if out == "." || out == ".." {
+        out = out.replace('.', "%2E");
+    }
+    out
+}
+
+fn data_asset_id(ws: &WorkspaceId, name: &str, version: &str) -> String {
+    format!(
+        "{}/versions/{}",
+        ws.child("data", &segment(name)),
+        segment(version)
+    )
 }
 
 fn model(v: &Value, diags: &mut Diagnostics) -> Option<Asset> {
@@ -516,11 +843,7 @@ async fn register_data_asset(
     m: &Asset,
     version: &str,
 ) -> Result<String, String> {
-    let id = format!(
-        "{}/versions/{}",
-        ws.child("data", &da.name),
-        da.version.as_deref().unwrap_or(version)
-    );
+    let id = data_asset_id(ws, &da.name, da.version.as_deref().unwrap_or(version));
     let mut props = json!({
         "dataType": "uri_folder",
         "dataUri": m.datastore_uri,

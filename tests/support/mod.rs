@@ -264,6 +264,16 @@ impl Drop for Emulator {
     }
 }
 
+/// Where a workspace's blob storage comes from.
+#[derive(Clone, Copy)]
+enum Storage {
+    None,
+    /// Azurite over http: Shared Key and SAS.
+    Plain,
+    /// Azurite in OAuth mode over https: Entra ID bearer tokens (also Shared Key and SAS).
+    OAuth,
+}
+
 pub fn emulator_config() -> Json {
     serde_json::json!({
         "tenant_id": TENANT,
@@ -291,29 +301,48 @@ impl Workspace {
     }
 
     pub fn with_config(example: &str, config: Json) -> Workspace {
-        Self::build(Some(example), None, config, false)
+        Self::build(Some(example), None, config, Storage::None)
     }
 
     /// An example with blob storage: Azurite behind the workspace's datastores.
     pub fn with_storage(example: &str, config: Json) -> Workspace {
-        Self::build(Some(example), None, config, true)
+        Self::build(Some(example), None, config, Storage::Plain)
     }
 
     /// A configuration written by the test, with blob storage.
     pub fn inline(hcl: &str, config: Json) -> Workspace {
-        Self::build(None, Some(hcl), config, true)
+        Self::build(None, Some(hcl), config, Storage::Plain)
+    }
+
+    /// An example whose storage is Azurite in OAuth mode over https (Entra ID bearer
+    /// tokens; see `clara_testkit::Azurite::start_oauth`). The config's other `storage`
+    /// keys (e.g. `identity_based`) are kept.
+    pub fn with_oauth_storage(example: &str, config: Json) -> Workspace {
+        Self::build(Some(example), None, config, Storage::OAuth)
+    }
+
+    /// A configuration written by the test, with Azurite in OAuth mode over https.
+    pub fn inline_oauth(hcl: &str, config: Json) -> Workspace {
+        Self::build(None, Some(hcl), config, Storage::OAuth)
     }
 
     fn build(
         example: Option<&str>,
         hcl: Option<&str>,
         mut config: Json,
-        storage: bool,
+        storage: Storage,
     ) -> Workspace {
         let tmp = tempfile::tempdir().unwrap();
-        let azurite = storage.then(clara_testkit::Azurite::start);
+        let azurite = match storage {
+            Storage::None => None,
+            Storage::Plain => Some(clara_testkit::Azurite::start()),
+            Storage::OAuth => Some(clara_testkit::Azurite::start_oauth()),
+        };
         if let Some(a) = &azurite {
-            config["storage"] = serde_json::json!({"blob_endpoint": a.account_url()});
+            if !config["storage"].is_object() {
+                config["storage"] = serde_json::json!({});
+            }
+            config["storage"]["blob_endpoint"] = Json::String(a.account_url());
         }
         let emulator = Emulator::start(&tmp.path().join("emulator"), config);
         let dir = tmp.path().join("work");
@@ -337,14 +366,19 @@ impl Workspace {
             ),
         )
         .unwrap();
+        // Roots the provider trusts: the emulator's CA, plus Azurite's in OAuth mode.
+        let mut ca_bundle = std::fs::read_to_string(emulator.ca_file()).unwrap();
+        if let Some(ca) = azurite.as_ref().and_then(|a| a.ca_file()) {
+            ca_bundle.push('\n');
+            ca_bundle.push_str(&std::fs::read_to_string(ca).unwrap());
+        }
+        let ca_bundle_file = tmp.path().join("ca-bundle.pem");
+        std::fs::write(&ca_bundle_file, ca_bundle).unwrap();
         let env = vec![
             ("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()),
             ("CHECKPOINT_DISABLE".into(), "1".into()),
             ("TF_IN_AUTOMATION".into(), "1".into()),
-            (
-                "SSL_CERT_FILE".into(),
-                emulator.ca_file().display().to_string(),
-            ),
+            ("SSL_CERT_FILE".into(), ca_bundle_file.display().to_string()),
             ("ARM_SUBSCRIPTION_ID".into(), SUBSCRIPTION.into()),
             ("ARM_TENANT_ID".into(), TENANT.into()),
             ("ARM_CLIENT_ID".into(), CLIENT_ID.into()),
@@ -370,30 +404,57 @@ impl Workspace {
             azurite,
             env,
         };
-        if let Some(port) = ws.azurite.as_ref().map(|a| a.port) {
-            ws.set_env(
-                "CLARA_STORAGE_BLOB_ENDPOINT",
-                &format!("http://127.0.0.1:{port}/{{account}}"),
-            );
+        if let Some(a) = &ws.azurite {
+            let scheme = if a.ca_file().is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let endpoint = format!("{scheme}://127.0.0.1:{}/{{account}}", a.port);
+            ws.set_env("CLARA_STORAGE_BLOB_ENDPOINT", &endpoint);
         }
         ws
     }
 
-    /// A blob client on the workspace's default datastore container, as Azure ML holds it.
+    /// The emulator's CA plus, in OAuth mode, Azurite's: the roots the provider trusts.
+    pub fn ca_bundle(&self) -> PathBuf {
+        self.tmp.path().join("ca-bundle.pem")
+    }
+
+    /// A blob client on the workspace's default datastore container, as Azure ML holds it:
+    /// Shared Key on plain Azurite; in OAuth mode an Entra ID token of the config's main
+    /// principal (Storage Blob Data Owner), so Azurite's auth log shows no key used by tests.
     pub fn blobs(&self) -> (clara_azure::blob::BlobClient, String) {
         let a = self.azurite.as_ref().expect("workspace has storage");
         let url = url::Url::parse(&a.account_url()).unwrap();
-        let cred = clara_azure::blob::BlobCredential::SharedKey {
-            account: clara_testkit::ACCOUNT.into(),
-            key: clara_azure::Secret::new(clara_testkit::KEY),
+        let (cred, http) = if a.ca_file().is_some() {
+            let mut http = reqwest::Client::builder();
+            for cert in clara_azure::load_pem_certificates(&self.ca_bundle()).unwrap() {
+                http = http.add_root_certificate(cert);
+            }
+            let http = http.build().unwrap();
+            let settings = clara_azure::AuthSettings {
+                tenant_id: Some(TENANT.into()),
+                client_id: Some(CLIENT_ID.into()),
+                client_secret: Some(clara_azure::Secret::new(CLIENT_SECRET)),
+                use_cli: false,
+                authority_host: Some(url::Url::parse(&self.emulator.url).unwrap()),
+                ..Default::default()
+            };
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let credential = rt
+                .block_on(clara_azure::credential(&settings, &http))
+                .unwrap();
+            (clara_azure::blob::BlobCredential::Bearer(credential), http)
+        } else {
+            let cred = clara_azure::blob::BlobCredential::SharedKey {
+                account: clara_testkit::ACCOUNT.into(),
+                key: clara_azure::Secret::new(clara_testkit::KEY),
+            };
+            (cred, reqwest::Client::new())
         };
-        let client = clara_azure::blob::BlobClient::new(
-            url,
-            cred,
-            reqwest::Client::new(),
-            Default::default(),
-        )
-        .unwrap();
+        let client =
+            clara_azure::blob::BlobClient::new(url, cred, http, Default::default()).unwrap();
         let ds = self.emulator.arm_get(&format!(
             "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/{WORKSPACE}/datastores/workspaceblobstore"
         ));

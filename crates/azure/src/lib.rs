@@ -18,6 +18,7 @@ pub use arm::{
     DEFAULT_ARM_SCOPE, LroStatus, RetryPolicy, redact_json,
 };
 pub use auth::{AuthError, AuthSettings, ForceRefresh, RefreshingCredential, credential};
+pub use azure_core::credentials::TokenCredential;
 pub use blob::{BlobClient, BlobCredential, BlobError, BlobItem, BlobOptions, UploadOutcome};
 pub use http::{HttpClientOptions, HttpError, build_http_client, load_pem_certificates};
 pub use secret::Secret;

@@ -142,14 +142,14 @@ impl Azurite {
                 .arg("--location")
                 .arg(dir.path().join("data"))
                 .args(["--loose", "--skipApiVersionCheck", "--disableTelemetry"]);
+            // The debug log is what `auth_log` and `blob_requests` read.
+            command.arg("--debug").arg(&debug_log);
             if let Some((_, cert, key)) = &certs {
                 command
                     .args(["--oauth", "basic", "--cert"])
                     .arg(cert)
                     .arg("--key")
-                    .arg(key)
-                    .arg("--debug")
-                    .arg(&debug_log);
+                    .arg(key);
             }
             let mut child = command
                 .stdin(Stdio::null())
@@ -171,7 +171,7 @@ impl Azurite {
                         child,
                         port,
                         ca_file: certs.as_ref().map(|(ca, _, _)| ca.clone()),
-                        debug_log: oauth.then(|| debug_log.clone()),
+                        debug_log: Some(debug_log.clone()),
                         _dir: dir,
                     };
                 }
@@ -208,12 +208,28 @@ impl Azurite {
         self.ca_file.as_deref()
     }
 
-    /// OAuth mode: how many requests each authenticator accepted so far, from Azurite's
-    /// debug log (`BlobTokenAuthenticator … Validation against token authentication
-    /// successfully`, `BlobSharedKeyAuthenticator … Signature 1|2 matched`, `Account SAS
-    /// validation successfully` / `Blob service SAS validation successfully`).
-    pub fn auth_log(&self) -> AuthLog {
-        // Azurite writes its debug log asynchronously: read once it stops growing.
+    /// Every request Azurite received so far, in order: (method, URL path and query), from
+    /// its debug log (`BlobStorageContextMiddleware: RequestMethod=PUT RequestURL=…`).
+    pub fn blob_requests(&self) -> Vec<(String, String)> {
+        let text = self.settled_debug_log();
+        text.lines()
+            .filter_map(|line| {
+                let rest = line
+                    .split("BlobStorageContextMiddleware: RequestMethod=")
+                    .nth(1)?;
+                let (method, rest) = rest.split_once(' ')?;
+                let url = rest.strip_prefix("RequestURL=")?.split(' ').next()?;
+                let path = url
+                    .split_once("://")
+                    .map(|(_, r)| r.find('/').map_or("/", |i| &r[i..]))
+                    .unwrap_or(url);
+                Some((method.to_string(), path.to_string()))
+            })
+            .collect()
+    }
+
+    /// The debug log once it stops growing (Azurite writes it asynchronously).
+    fn settled_debug_log(&self) -> String {
         let read = || {
             self.debug_log
                 .as_ref()
@@ -229,6 +245,15 @@ impl Azurite {
             }
             text = again;
         }
+        text
+    }
+
+    /// How many requests each authenticator accepted so far, from Azurite's
+    /// debug log (`BlobTokenAuthenticator … Validation against token authentication
+    /// successfully`, `BlobSharedKeyAuthenticator … Signature 1|2 matched`, `Account SAS
+    /// validation successfully` / `Blob service SAS validation successfully`).
+    pub fn auth_log(&self) -> AuthLog {
+        let text = self.settled_debug_log();
         let mut log = AuthLog::default();
         for line in text.lines() {
             if line.contains(

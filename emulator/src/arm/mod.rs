@@ -47,6 +47,7 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         .merge(code::routes(app))
         .merge(job::routes(app))
         .merge(crate::mlflow::routes(app))
+        .merge(crate::runhistory::routes(app))
         .merge(datastore::routes(app))
         .merge(data::routes(app))
 }

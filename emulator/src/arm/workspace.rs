@@ -89,7 +89,7 @@ pub fn render(app: &AppState, ws: &WorkspaceConfig) -> Value {
     let short = ws.name.to_ascii_lowercase().replace(['-', '_'], "");
     let short: String = short.chars().take(12).collect();
     let workspace_guid = stable_guid(&id.to_ascii_lowercase());
-    json!({
+    let mut body = json!({
         "id": id,
         "name": ws.name,
         "type": format!("{PROVIDER}/workspaces"),
@@ -132,7 +132,14 @@ pub fn render(app: &AppState, ws: &WorkspaceConfig) -> Value {
             "sharedPrivateLinkResources": [],
             "v1LegacyMode": false,
         }
-    })
+    });
+    if !ws.mlflow {
+        // Config `mlflow: false`: a workspace without an MLflow tracking URI.
+        body["properties"]
+            .as_object_mut()
+            .map(|p| p.remove("mlFlowTrackingUri"));
+    }
+    body
 }
 
 /// `GET <discoveryUrl>`: every service base URL is this emulator.

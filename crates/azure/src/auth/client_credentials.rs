@@ -5,8 +5,17 @@
 //! `ClientAssertionCredential`: those parse Entra's error body into borrowed strings, so a real
 //! `error_description` (which holds `\r\n` escapes before its Trace ID) fails to deserialize
 //! and the user sees a serde error ("invalid type: string … expected a borrowed string")
-//! wrapped around the AADSTS text. Here the error names the sign-in method and carries the
-//! AADSTS code and message as Entra sent them.
+//! wrapped around the AADSTS text, losing the HTTP status and error code (both credentials go
+//! through `azure_identity::handle_entra_response`, whose `EntraIdErrorResponse` has
+//! `error_description: &'a str`). Here the error names the sign-in method and carries the
+//! AADSTS code and message as Entra sent them. The test
+//! `tests/it/auth_flows.rs::azure_identity_turns_a_real_entra_error_into_a_serde_error` shows
+//! both answers to the same body and fails once `azure_identity` is fixed, so this flow can go.
+//!
+//! Managed identity (IMDS / App Service, via `ManagedIdentityCredential`) and the Azure CLI
+//! (`AzureCliCredential`) stay on `azure_identity`; only an explicit `msi_endpoint`, which
+//! `ManagedIdentityCredential` cannot be given (it reads its endpoint from the environment),
+//! uses the small IMDS client in `imds.rs`.
 
 use std::path::PathBuf;
 

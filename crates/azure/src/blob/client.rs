@@ -335,6 +335,35 @@ impl BlobClient {
         }
     }
 
+    /// Checks, without changing anything, that this client may read (`write: false`: List
+    /// Blobs with `maxresults=1`) or write (`write: true`: Set Blob Metadata on a blob name
+    /// nobody uses, with an `If-Match` no blob can satisfy) in `container`. The service
+    /// authorizes before it looks the resource up, so 404 (no such container or blob) and 412
+    /// (the blob exists; nothing was changed) both mean "allowed"; a principal without the
+    /// needed Storage Blob Data role gets 403 `AuthorizationPermissionMismatch`.
+    pub async fn probe_access(&self, container: &str, write: bool) -> Result<(), BlobError> {
+        let req = if write {
+            Request::new(
+                "Set Blob Metadata (access probe)",
+                Method::PUT,
+                container,
+                Some(".clara-access-probe"),
+            )
+            .query("comp", "metadata")
+            .header("if-match", "\"0x0-clara-access-probe\"")?
+        } else {
+            Request::new("List Blobs (access probe)", Method::GET, container, None)
+                .query("restype", "container")
+                .query("comp", "list")
+                .query("maxresults", "1")
+        };
+        match self.send(req).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() || e.status == Some(412) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Size, `Content-MD5` and metadata of a blob (Get Blob Properties); 404 → `None`.
     pub async fn properties(
         &self,

@@ -232,3 +232,79 @@ async fn token_endpoint_errors_are_reported_without_secrets() {
     );
     assert!(!err.to_string().contains("wrong-secret"));
 }
+
+/// Why the client-secret and OIDC flows are hand-written (`auth/client_credentials.rs`) while
+/// managed identity and the Azure CLI stay on `azure_identity`: given the same real Entra
+/// error body, `azure_identity` 1.0's `ClientSecretCredential` (like its
+/// `ClientAssertionCredential`, both through `handle_entra_response`) deserializes
+/// `error_description` into a borrowed `&str`, which cannot hold the `\r\n` escapes Entra
+/// puts before the Trace ID; the user gets a serde error instead of the HTTP status and
+/// AADSTS code. If this test starts failing, `azure_identity` has fixed it and the
+/// hand-written flow can go.
+#[tokio::test]
+async fn azure_identity_turns_a_real_entra_error_into_a_serde_error() {
+    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+    use azure_core::http::{ClientOptions, Transport};
+    use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
+    let pki = test_pki();
+    let router = Router::new().route(
+        "/{tenant}/oauth2/v2.0/token",
+        post(|| async {
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: 0000aaaa-0000-0000-0000-000000000000\r\nCorrelation ID: 0000bbbb-0000-0000-0000-000000000000\r\nTimestamp: 2025-06-01 12:00:00Z", "error_codes": [7000215]})),
+            )
+        }),
+    );
+    let base = serve_tls(router, &pki).await;
+    let http = trusting_client(&pki);
+    let mut custom = CustomConfiguration::default();
+    custom.authority_host = base.clone();
+    let options = ClientSecretCredentialOptions {
+        client_options: ClientOptions {
+            transport: Some(Transport::new(Arc::new(http.clone()))),
+            cloud: Some(Arc::new(CloudConfiguration::Custom(custom))),
+            ..ClientOptions::default()
+        },
+    };
+    let theirs = ClientSecretCredential::new(
+        TENANT,
+        "app-id".into(),
+        "wrong-secret".to_string().into(),
+        Some(options),
+    )
+    .unwrap();
+    let err = theirs.get_token(&[SCOPE], None).await.unwrap_err();
+    let text = err.to_string();
+    println!("azure_identity ClientSecretCredential: {text}");
+    assert!(
+        !matches!(
+            err.kind(),
+            azure_core::error::ErrorKind::HttpResponse { .. }
+        ),
+        "azure_identity now keeps the HTTP status: {:?}",
+        err.kind()
+    );
+    assert!(text.contains("borrowed string"), "{text}");
+
+    let settings = AuthSettings {
+        tenant_id: Some(TENANT.into()),
+        client_id: Some("app-id".into()),
+        client_secret: Some(Secret::new("wrong-secret")),
+        authority_host: Some(Url::parse(&base).unwrap()),
+        ..AuthSettings::default()
+    };
+    let ours = credential(&settings, &http).await.unwrap();
+    let text = ours
+        .get_token(&[SCOPE], None)
+        .await
+        .unwrap_err()
+        .to_string();
+    println!("clara_azure client secret: {text}");
+    assert!(
+        text.starts_with(
+            "Azure sign-in with client secret failed: AADSTS7000215: Invalid client secret provided."
+        ) && text.contains("(invalid_client, HTTP 401"),
+        "{text}"
+    );
+}

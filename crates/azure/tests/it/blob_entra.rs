@@ -224,3 +224,41 @@ async fn permission_mismatch_is_recognised_and_an_expired_token_is_refreshed_onc
         "one new token after the 401"
     );
 }
+
+#[tokio::test]
+async fn access_probe_reads_403_as_no_data_role_and_404_or_412_as_allowed() {
+    let pki = test_pki();
+    let http = clara_azure::build_http_client(&clara_azure::HttpClientOptions {
+        extra_roots_pem: Some(pki.ca_path.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    for (status, code, allowed) in [
+        (403, "AuthorizationPermissionMismatch", false),
+        (404, "ContainerNotFound", true),
+        (404, "BlobNotFound", true),
+        (412, "ConditionNotMet", true),
+        (200, "", true),
+    ] {
+        for write in [false, true] {
+            let (base, seen) = storage_double(&pki, status, code).await;
+            let client = BlobClient::new(
+                Url::parse(&format!("{base}/acct")).unwrap(),
+                BlobCredential::Bearer(Arc::new(StorageTokens::default())),
+                http.clone(),
+                BlobOptions::default(),
+            )
+            .unwrap();
+            let outcome = client.probe_access("data", write).await;
+            assert_eq!(
+                outcome.is_ok(),
+                allowed,
+                "{status} {code} write={write}: {outcome:?}"
+            );
+            if let Err(e) = outcome {
+                assert!(e.is_permission_mismatch(), "{e:?}");
+            }
+            assert_eq!(seen.lock().unwrap().len(), 1, "one probe request");
+        }
+    }
+}

@@ -6,6 +6,9 @@
 //! PATCH (`ClusterUpdateParameters` + tags) → 200 + `Azure-AsyncOperation`, `Updating`.
 //! DELETE `?underlyingResourceAction=Delete|Detach` → 202 + `Azure-AsyncOperation` +
 //! `Location`, or 204 when absent. A write while another operation is in progress → 409.
+//!
+//! Admin: `GET /_emulator/computes` → the effective switches; `PUT /_emulator/computes`
+//! `{"recreate_keeps_old_vm_size": bool}` overrides the config's (`null` restores them).
 
 pub mod model;
 pub mod validate;
@@ -27,7 +30,7 @@ use crate::faults::FaultKind;
 use crate::pipeline::{FaultTag, OpName, PathParams, RouteExt};
 use crate::store::Data;
 use crate::util::{normalize_location, now_ms};
-use model::{ComputeRecord, compute_key, state};
+use model::{ComputeRecord, ComputesConfig, compute_key, state};
 use validate::ComputeSpec;
 
 pub fn routes(app: &AppState) -> Router<AppState> {
@@ -50,6 +53,47 @@ pub fn routes(app: &AppState) -> Router<AppState> {
             &one,
             axum::routing::delete(delete_one).arm(app, "compute.delete"),
         )
+}
+
+/// `/_emulator/computes`: the compute switches (no auth, never faulted, not logged).
+pub fn admin_routes() -> Router<AppState> {
+    Router::new().route("/_emulator/computes", get(get_switches).put(put_switches))
+}
+
+/// The switches in force: the admin override, else the config's.
+pub fn switches(app: &AppState, d: &Data) -> ComputesConfig {
+    d.compute_extra
+        .overrides
+        .clone()
+        .unwrap_or_else(|| app.config.computes.clone())
+}
+
+fn switches_body(app: &AppState, d: &Data) -> Value {
+    json!({
+        "switches": switches(app, d),
+        "switches_source": if d.compute_extra.overrides.is_some() { "admin" } else { "config" },
+        "deleted_vm_sizes": d.compute_extra.deleted_vm_sizes,
+    })
+}
+
+async fn get_switches(State(app): State<AppState>) -> Response {
+    let body = app.store.read(|d| switches_body(&app, d));
+    respond(StatusCode::OK, Some(body), &[])
+}
+
+async fn put_switches(State(app): State<AppState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Option<ComputesConfig>>(&body) {
+        Ok(sw) => {
+            let body = app.store.write(|d| {
+                d.compute_extra.overrides = sw;
+                switches_body(&app, d)
+            });
+            respond(StatusCode::OK, Some(body), &[])
+        }
+        Err(e) => axum::response::IntoResponse::into_response(ArmError::bad_request(format!(
+            "Invalid compute switches: {e}"
+        ))),
+    }
 }
 
 /// PUT is `compute.create` for a new compute and `compute.update` for an existing one.
@@ -243,7 +287,15 @@ fn create(
     };
     let op_id = w.start_op(d, OpKind::ComputeCreate, &record, key);
     record.pending_op = Some(op_id.clone());
+    // The 201 acknowledges the size that was asked for...
     let resp = w.lro_response(StatusCode::CREATED, &record, &op_id);
+    // ...but with the switch on, a compute re-created under the name of one just deleted
+    // keeps the deleted one's size (azure-rest-api-specs#18889).
+    if let Some(old) = d.compute_extra.deleted_vm_sizes.remove(key)
+        && switches(w.app, d).recreate_keeps_old_vm_size
+    {
+        record.aml_mut().insert("vmSize".into(), json!(old));
+    }
     d.computes.insert(key.to_string(), record);
     resp
 }
@@ -430,7 +482,18 @@ pub fn complete_operation(
             OpStatus::Failed
         }
         (OpKind::ComputeDelete, Outcome::Succeeded) => {
-            d.computes.remove(&op.resource_key);
+            // Remembered whatever the switch says; a create consults the switch.
+            if let Some(gone) = d.computes.remove(&op.resource_key) {
+                let size = gone
+                    .aml()
+                    .and_then(|a| a.get("vmSize"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(model::DEFAULT_VM_SIZE)
+                    .to_string();
+                d.compute_extra
+                    .deleted_vm_sizes
+                    .insert(op.resource_key.clone(), size);
+            }
             OpStatus::Succeeded
         }
         (_, Outcome::Succeeded) => {

@@ -20,6 +20,27 @@ pub mod state {
     pub const FAILED: &str = "Failed";
 }
 
+/// `computes` section of the config file: quirks of the real service that are switchable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputesConfig {
+    /// Re-creating a compute of the same name right after deleting it keeps the deleted
+    /// compute's `vmSize` although the PUT acknowledges the new one (azure-rest-api-specs#18889).
+    pub recreate_keeps_old_vm_size: bool,
+}
+
+/// Persisted compute bookkeeping besides the records themselves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ComputeExtra {
+    /// `PUT /_emulator/computes` override of the config's switches (not persisted).
+    #[serde(skip)]
+    pub overrides: Option<ComputesConfig>,
+    /// Key (as `compute_key`) → `vmSize` of the compute last deleted under that name, kept
+    /// while `recreate_keeps_old_vm_size` is on and consumed by the next create of the name.
+    pub deleted_vm_sizes: std::collections::BTreeMap<String, String>,
+}
+
 /// Store key of a compute (ARM names are case-insensitive).
 pub fn compute_key(sub: &str, rg: &str, ws: &str, name: &str) -> String {
     format!("{sub}/{rg}/{ws}/{name}").to_ascii_lowercase()
@@ -186,6 +207,12 @@ impl ComputeRecord {
             if aml.get(k).is_none_or(Value::is_null) {
                 aml.insert(k.to_string(), v);
             }
+        }
+        // AmlCompute answers with the size upper-cased, whatever was sent
+        // (azure-rest-api-specs#20216: `STANDARD_NC8AS_T4_v3` comes back `STANDARD_NC8AS_T4_V3`).
+        if let Some(size) = aml.get("vmSize").and_then(Value::as_str) {
+            let upper = size.to_ascii_uppercase();
+            aml.insert("vmSize".into(), json!(upper));
         }
         let scale = self.scale();
         let target = scale.min;

@@ -74,8 +74,12 @@ async fn get_jobs(State(app): State<AppState>) -> Response {
 }
 
 async fn put_switches(State(app): State<AppState>, body: Bytes) -> Response {
-    let parsed: Result<Option<JobFailSwitches>, String> =
-        serde_json::from_slice(&body).map_err(|e| e.to_string());
+    let parsed: Result<Option<JobFailSwitches>, String> = serde_json::from_slice(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|sw: Option<JobFailSwitches>| match &sw {
+            Some(s) => s.check().map(|_| sw),
+            None => Ok(sw),
+        });
     match parsed {
         Ok(sw) => {
             let effective = app.store.write(|d| {
@@ -99,6 +103,10 @@ async fn advance(State(app): State<AppState>) -> Response {
                 changed = true;
             }
             if !j.state_at(now).is_terminal() {
+                // An open-ended hold (Paused, Unknown, ...) ends now: drop it, then shift.
+                if let Some(int) = j.schedule.interrupt.as_mut().filter(|i| i.ms.is_none()) {
+                    int.ms = Some(0);
+                }
                 let delta = j.terminal_wall_ms().saturating_sub(now);
                 j.created_ms = j.created_ms.saturating_sub(delta);
                 if let Some(c) = j.cancel_requested_ms.as_mut() {

@@ -41,6 +41,10 @@ pub const DURATION_ENV: &str = "CLARA_EMULATOR_DURATION_S";
 /// Tag (or environment variable `CLARA_EMULATOR_FAIL`): the job fails with this message.
 pub const FAIL_TAG: &str = "clara-emulator/fail";
 pub const FAIL_ENV: &str = "CLARA_EMULATOR_FAIL";
+/// Tag (or environment variable `CLARA_EMULATOR_INTERRUPT`): `<Status>[:<ms>][@<phase>]`,
+/// a spec status (NotResponding, Paused, Unknown, Provisioning) the job passes through.
+pub const INTERRUPT_TAG: &str = "clara-emulator/interrupt";
+pub const INTERRUPT_ENV: &str = "CLARA_EMULATOR_INTERRUPT";
 
 const OPS_PATH: &str = "/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/locations/{loc}/mfeOperationResults/{op}";
 
@@ -213,6 +217,7 @@ async fn put_one(
     let body = parse_json_object(&body)?;
     let props = validate::body(&body)?;
     let declared = declared_duration(&props)?;
+    let interrupt = declared_interrupt(&props)?;
     let now = now_ms();
     let key = p.key();
     app.store.write(|d| {
@@ -239,7 +244,12 @@ async fn put_one(
         }
         let w = Ws { sub: &p.sub, rg: &p.rg, ws: &p.ws };
         validate::references(d, &w, &props)?;
-        let rec = new_record(&app, d, &p, &normalize_location(&ws_cfg.location), props, declared, now);
+        let mut rec = new_record(&app, d, &p, &normalize_location(&ws_cfg.location), props, declared, now);
+        rec.schedule.interrupt = interrupt.or_else(|| {
+            switches(&app, d)
+                .interrupt_for(&p.id)
+                .and_then(|spec| model::Interrupt::parse(spec).ok())
+        });
         let out = rec.render(&app, now);
         d.training.jobs.insert(key.clone(), rec);
         Ok(respond(StatusCode::CREATED, Some(out), &[]))
@@ -265,6 +275,29 @@ fn declared_duration(props: &Value) -> ArmResult<Option<f64>> {
         ))
         .with_target(target)),
     }
+}
+
+/// The interrupt a job declares with the tag or the environment variable.
+fn declared_interrupt(props: &Value) -> ArmResult<Option<model::Interrupt>> {
+    let (raw, target) = match (
+        props["tags"].get(INTERRUPT_TAG).and_then(Value::as_str),
+        props["environmentVariables"]
+            .get(INTERRUPT_ENV)
+            .and_then(Value::as_str),
+    ) {
+        (Some(t), _) => (t, format!("properties.tags['{INTERRUPT_TAG}']")),
+        (None, Some(e)) => (
+            e,
+            format!("properties.environmentVariables.{INTERRUPT_ENV}"),
+        ),
+        (None, None) => return Ok(None),
+    };
+    model::Interrupt::parse(raw).map(Some).map_err(|e| {
+        ArmError::bad_request(format!(
+            "Invalid emulator interrupt '{raw}' ({INTERRUPT_TAG} / {INTERRUPT_ENV}): {e}."
+        ))
+        .with_target(target)
+    })
 }
 
 fn new_record(
@@ -299,6 +332,7 @@ fn new_record(
             .as_str()
             .and_then(model::duration_ms),
         declared: declared.is_some(),
+        interrupt: None,
     };
     let empty = Map::new();
     let env = props["environmentVariables"].as_object().unwrap_or(&empty);

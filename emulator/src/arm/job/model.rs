@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::arm::PROVIDER;
 use crate::arm::asset::system_data;
 use crate::clara_sim::ClaraPlan;
+use crate::training::PHASES;
 use crate::util::stable_guid;
 
 pub const RESOURCE_TYPE: &str = "Microsoft.MachineLearningServices/workspaces/jobs";
@@ -61,6 +62,90 @@ pub struct Schedule {
     pub timeout_sim_ms: Option<u64>,
     /// The job declared its simulated duration (tag or env var).
     pub declared: bool,
+    /// A status the job passes through (or stops in) on its way (`clara-emulator/interrupt`).
+    #[serde(default)]
+    pub interrupt: Option<Interrupt>,
+}
+
+/// Statuses of the spec's `JobStatus` that the normal timeline never shows; a job reaches
+/// them through the `clara-emulator/interrupt` switches (README "Jobs").
+pub const INTERRUPT_STATUSES: &[&str] = &["NotResponding", "Paused", "Unknown", "Provisioning"];
+
+/// How long an open-ended interrupt (no `:ms`) holds: ten years, i.e. until
+/// `POST /_emulator/jobs/advance`.
+pub const HOLD_MS: u64 = 10 * 365 * 86_400_000;
+
+/// `<Status>[:<wall ms>][@<phase>]`: the job shows `Status` for `ms` (forever without it)
+/// just before `phase` (default `Running`; `Preparing` for `Provisioning`), then goes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interrupt {
+    pub status: String,
+    pub ms: Option<u64>,
+    pub before: String,
+}
+
+impl Interrupt {
+    pub fn parse(spec: &str) -> Result<Interrupt, String> {
+        let spec = spec.trim();
+        let (rest, before) = match spec.split_once('@') {
+            Some((r, b)) => (r, Some(b.trim())),
+            None => (spec, None),
+        };
+        let (status, ms) = match rest.split_once(':') {
+            Some((st, ms)) => (
+                st.trim(),
+                Some(
+                    ms.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("'{ms}' is not a number of milliseconds"))?,
+                ),
+            ),
+            None => (rest.trim(), None),
+        };
+        let status = INTERRUPT_STATUSES
+            .iter()
+            .find(|s| **s == status)
+            .ok_or_else(|| {
+                format!(
+                    "'{status}' is not one of {} (form <Status>[:<ms>][@<phase>])",
+                    INTERRUPT_STATUSES.join(", ")
+                )
+            })?;
+        let before = before
+            .unwrap_or(if *status == "Provisioning" {
+                "Preparing"
+            } else {
+                "Running"
+            })
+            .to_string();
+        if !PHASES.contains(&before.as_str()) {
+            return Err(format!(
+                "'{before}' is not a job phase ({})",
+                PHASES.join(", ")
+            ));
+        }
+        Ok(Interrupt {
+            status: status.to_string(),
+            ms,
+            before,
+        })
+    }
+
+    fn status(&self) -> &'static str {
+        INTERRUPT_STATUSES
+            .iter()
+            .find(|s| **s == self.status)
+            .copied()
+            .unwrap_or("Unknown")
+    }
+
+    fn index(&self) -> usize {
+        PHASES.iter().position(|p| *p == self.before).unwrap_or(4)
+    }
+
+    fn wall_ms(&self) -> u64 {
+        self.ms.unwrap_or(HOLD_MS)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,8 +215,35 @@ impl JobRecord {
         )
     }
 
+    /// `(status, wall end)` of every phase in order, the interrupt included.
+    fn timeline(&self) -> Vec<(&'static str, u64)> {
+        let (run_wall, _, _) = self.running();
+        let s = &self.schedule;
+        let mut out = Vec::with_capacity(7);
+        let mut t = self.created_ms;
+        for (i, phase) in PHASES.iter().enumerate() {
+            if let Some(int) = s.interrupt.as_ref().filter(|int| int.index() == i) {
+                t = t.saturating_add(int.wall_ms());
+                out.push((int.status(), t));
+            }
+            t = t.saturating_add(match i {
+                0..=3 => s.pre_ms[i],
+                4 => run_wall,
+                _ => s.finalizing_ms,
+            });
+            out.push((*phase, t));
+        }
+        out
+    }
+
     fn running_start(&self) -> u64 {
-        self.created_ms + self.schedule.pre_ms.iter().sum::<u64>()
+        let tl = self.timeline();
+        let run = tl.iter().position(|(p, _)| *p == "Running").unwrap_or(0);
+        if run == 0 {
+            self.created_ms
+        } else {
+            tl[run - 1].1
+        }
     }
 
     /// (running wall ms, running sim ms, timed out) after the timeout cap.
@@ -152,8 +264,10 @@ impl JobRecord {
 
     /// Wall time at which the job becomes terminal (as things stand).
     pub fn terminal_wall_ms(&self) -> u64 {
-        let (run_wall, _, _) = self.running();
-        let natural = self.running_start() + run_wall + self.schedule.finalizing_ms;
+        let natural = self
+            .timeline()
+            .last()
+            .map_or(self.created_ms, |(_, end)| *end);
         match self.cancel_requested_ms {
             Some(c) if c < natural => c + self.cancel_ms,
             _ => natural,
@@ -161,10 +275,11 @@ impl JobRecord {
     }
 
     pub fn state_at(&self, now: u64) -> JobState {
+        let timeline = self.timeline();
         let run_start = self.running_start();
         let (run_wall, run_sim, timed_out) = self.running();
         let run_end = run_start + run_wall;
-        let fin_end = run_end + self.schedule.finalizing_ms;
+        let fin_end = timeline.last().map_or(run_end, |(_, end)| *end);
         let to_sim = |wall: u64| -> u64 {
             let elapsed = wall.clamp(run_start, run_end) - run_start;
             if run_wall == 0 {
@@ -200,28 +315,7 @@ impl JobRecord {
                 error: None,
             };
         }
-        let pre = &self.schedule.pre_ms;
-        let mut t = self.created_ms;
-        let bounds = [
-            ("NotStarted", {
-                t += pre[0];
-                t
-            }),
-            ("Starting", {
-                t += pre[1];
-                t
-            }),
-            ("Preparing", {
-                t += pre[2];
-                t
-            }),
-            ("Queued", {
-                t += pre[3];
-                t
-            }),
-            ("Running", run_end),
-            ("Finalizing", fin_end),
-        ];
+        let bounds = timeline;
         let sim_start = (now >= run_start).then_some(run_start);
         let sim_elapsed = if now >= run_start { to_sim(now) } else { 0 };
         if let Some((status, _)) = bounds.iter().find(|(_, end)| now < *end) {
@@ -253,7 +347,7 @@ impl JobRecord {
         JobState {
             status,
             sim_start: Some(run_start),
-            sim_end: Some(run_start + run_sim + self.schedule.finalizing_ms),
+            sim_end: Some(run_start + run_sim + (fin_end - run_end)),
             sim_elapsed: run_sim,
             sim_total: run_sim,
             error,
@@ -277,13 +371,18 @@ impl JobRecord {
         )
     }
 
-    /// GET body shaped like `Job/CommandJob/get.json`, status computed at `now`.
+    /// GET body shaped like `Job/CommandJob/get.json`, status computed at `now`, with what
+    /// the service adds (README "Jobs": system output, defaults, system properties).
     pub fn render(&self, app: &AppState, now: u64) -> Value {
         let state = self.state_at(now);
         let mut props = self.properties.as_object().cloned().unwrap_or_default();
         props.entry("isArchived").or_insert_with(|| json!(false));
         props.entry("tags").or_insert_with(|| json!({}));
-        props.entry("properties").or_insert_with(|| json!({}));
+        add_service_defaults(&mut props, &self.name);
+        props.insert(
+            "properties".into(),
+            Value::Object(self.system_properties(&state)),
+        );
         props.insert("status".into(), json!(state.status));
         props.insert("services".into(), Value::Object(self.services(app, &state)));
         if let Some(outputs) = props.get_mut("outputs").and_then(Value::as_object_mut) {
@@ -306,13 +405,7 @@ impl JobRecord {
                 }
             }
         }
-        if let Some(err) = &state.error {
-            // Emulator extension: the ARM job model has no error member (see README).
-            props.insert(
-                "error".into(),
-                json!({ "code": err.code, "message": err.message }),
-            );
-        }
+        // JobBase has no error member: failure details live in run history and MLflow.
         json!({
             "id": self.arm_id(),
             "name": self.name,
@@ -320,6 +413,43 @@ impl JobRecord {
             "systemData": system_data(self.created_ms, self.modified_ms, &self.created_by),
             "properties": props,
         })
+    }
+
+    /// The job's `properties` bag: the sent keys plus the system keys Azure ML adds
+    /// (`_azureml.ComputeTargetType`, `_azureml.ClusterName` from submission;
+    /// `ContentSnapshotId` with code; `ProcessInfoFile`, `ProcessStatusFile`, `StartTimeUtc`
+    /// once running; `EndTimeUtc` once ended).
+    pub fn system_properties(&self, state: &JobState) -> Map<String, Value> {
+        let mut out = self.properties["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let mut sys = |k: &str, v: Value| {
+            out.entry(k.to_string()).or_insert(v);
+        };
+        if let Some(compute) = self.properties["computeId"].as_str() {
+            let cluster = compute.rsplit(['/', ':']).next().unwrap_or(compute);
+            sys("_azureml.ComputeTargetType", json!("amlctrain"));
+            sys("_azureml.ClusterName", json!(cluster));
+        }
+        if self.properties["codeId"].is_string() {
+            sys(
+                "ContentSnapshotId",
+                json!(stable_guid(&format!("{}/snapshot", self.arm_id()))),
+            );
+        }
+        if let Some(start) = state.sim_start {
+            sys("ProcessInfoFile", json!("azureml-logs/process_info.json"));
+            sys(
+                "ProcessStatusFile",
+                json!("azureml-logs/process_status.json"),
+            );
+            sys("StartTimeUtc", json!(utc_seconds(start)));
+        }
+        if let Some(end) = state.sim_end {
+            sys("EndTimeUtc", json!(utc_seconds(end)));
+        }
+        out
     }
 
     fn host_label(&self) -> String {
@@ -412,6 +542,87 @@ impl JobRecord {
     }
 }
 
+/// `azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.<job>`: the system
+/// output every command job gets (its logs and artifacts).
+pub fn default_output_uri(job: &str) -> String {
+    format!("azureml://datastores/workspaceartifactstore/ExperimentRun/dcid.{job}")
+}
+
+/// What the service fills in on every command job (README "Jobs"): the system output
+/// `default`, `limits.jobLimitsType`, a canonical `limits.timeout`, `resources.instanceCount`
+/// and `shmSize` defaults, `queueSettings.jobTier`. Used when rendering and when comparing
+/// a PUT with the stored job (so a client that sends back what it read changes nothing).
+pub fn add_service_defaults(props: &mut Map<String, Value>, job: &str) {
+    if let Some(o) = member(props, "outputs") {
+        o.entry("default").or_insert_with(|| {
+            json!({"jobOutputType": "uri_folder", "mode": "ReadWriteMount", "uri": default_output_uri(job)})
+        });
+    }
+    if let Some(l) = member(props, "limits") {
+        l.entry("jobLimitsType").or_insert_with(|| json!("Command"));
+        if let Some(ms) = l
+            .get("timeout")
+            .and_then(Value::as_str)
+            .and_then(duration_ms)
+        {
+            l.insert("timeout".into(), json!(iso_duration(ms)));
+        }
+    }
+    if let Some(r) = member(props, "resources") {
+        r.entry("instanceCount").or_insert_with(|| json!(1));
+        r.entry("shmSize").or_insert_with(|| json!("2g"));
+    }
+    if let Some(q) = member(props, "queueSettings") {
+        q.entry("jobTier").or_insert_with(|| json!("Null"));
+    }
+}
+
+/// The object member `key` of `props`, created empty when absent (None if not an object).
+fn member<'a>(props: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+    props
+        .entry(key.to_string())
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+}
+
+/// An ISO-8601 duration as .NET's `XmlConvert.ToString(TimeSpan)` writes it (the form the
+/// service returns): `PT4H`, `PT2H30M`, `P1DT2H`, `PT1.5S`, `PT0S`.
+pub fn iso_duration(ms: u64) -> String {
+    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+    let (h, m, s, frac) = (
+        rest / 3_600_000,
+        rest % 3_600_000 / 60_000,
+        rest % 60_000 / 1000,
+        rest % 1000,
+    );
+    let mut out = String::from("P");
+    if days > 0 {
+        out.push_str(&format!("{days}D"));
+    }
+    if h + m + s + frac > 0 || days == 0 {
+        out.push('T');
+        if h > 0 {
+            out.push_str(&format!("{h}H"));
+        }
+        if m > 0 {
+            out.push_str(&format!("{m}M"));
+        }
+        if frac > 0 {
+            let f = format!("{frac:03}");
+            out.push_str(&format!("{s}.{}S", f.trim_end_matches('0')));
+        } else if s > 0 || (h == 0 && m == 0) {
+            out.push_str(&format!("{s}S"));
+        }
+    }
+    out
+}
+
+/// `2026-03-31 18:14:56` (the `StartTimeUtc`/`EndTimeUtc` property form).
+fn utc_seconds(ms: u64) -> String {
+    let t = crate::util::rfc3339(ms);
+    t.get(..19).unwrap_or(&t).replace('T', " ")
+}
+
 /// A cancel or delete operation (Location pattern).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobOpKind {
@@ -486,6 +697,7 @@ mod tests {
                 finalizing_ms: pre,
                 timeout_sim_ms: None,
                 declared: true,
+                interrupt: None,
             },
             failure: None,
             cancel_requested_ms: None,
@@ -543,6 +755,38 @@ mod tests {
             (s.status, s.error.map(|e| e.code)),
             ("Canceled", Some("JobTimeout".to_string()))
         );
+    }
+
+    #[test]
+    fn interrupts_insert_a_status_and_shift_the_rest() {
+        let mut r = record(100, 1000, 600_000);
+        r.schedule.interrupt = Some(Interrupt::parse("NotResponding:500").unwrap());
+        let at = |r: &JobRecord, t| r.state_at(t).status;
+        assert_eq!(at(&r, 1350), "Queued");
+        assert_eq!(at(&r, 1400), "NotResponding");
+        assert_eq!(at(&r, 1899), "NotResponding");
+        assert_eq!(at(&r, 1900), "Running");
+        assert_eq!(at(&r, 2999), "Finalizing");
+        assert_eq!(at(&r, 3000), "Completed");
+        r.schedule.interrupt = Some(Interrupt::parse("Paused").unwrap());
+        assert_eq!(at(&r, 1_000_000_000), "Paused");
+        r.schedule.interrupt = Some(Interrupt::parse("Provisioning:50").unwrap());
+        assert_eq!(at(&r, 1200), "Provisioning");
+        assert_eq!(at(&r, 1250), "Preparing");
+        assert!(Interrupt::parse("Running:5").is_err());
+        assert!(Interrupt::parse("Unknown:x").is_err());
+        assert!(Interrupt::parse("Unknown@Nowhere").is_err());
+    }
+
+    #[test]
+    fn iso_durations_are_canonical() {
+        assert_eq!(iso_duration(14_400_000), "PT4H");
+        assert_eq!(iso_duration(9_000_000), "PT2H30M");
+        assert_eq!(iso_duration(93_600_000), "P1DT2H");
+        assert_eq!(iso_duration(86_400_000), "P1D");
+        assert_eq!(iso_duration(1500), "PT1.5S");
+        assert_eq!(iso_duration(0), "PT0S");
+        assert_eq!(iso_duration(3_723_000), "PT1H2M3S");
     }
 
     #[test]

@@ -312,7 +312,14 @@ fn immutable_view(props: &Value) -> Value {
 
 /// `Err(400 PropertyChangeNotAllowed)` naming the first create-only member that differs.
 pub fn check_unchanged(existing: &JobRecord, new: &Value) -> ArmResult<()> {
-    match first_difference(&immutable_view(&existing.properties), &immutable_view(new), "properties") {
+    // Compare with the service's defaults applied to both sides: a client that sends back
+    // the job it read (system output, jobLimitsType, shmSize, canonical timeout) changes nothing.
+    let view = |p: &Value| {
+        let mut o = p.as_object().cloned().unwrap_or_default();
+        super::model::add_service_defaults(&mut o, &existing.name);
+        immutable_view(&Value::Object(o))
+    };
+    match first_difference(&view(&existing.properties), &view(new), "properties") {
         None => Ok(()),
         Some(path) => Err(ArmError::bad_request(format!(
             "Property '{path}' of job '{}' cannot be changed. Only description, tags, displayName, properties, isArchived, notificationSetting and services of an existing job can be updated; submit a new job (with a new name) to change anything else.",
