@@ -945,8 +945,6 @@ impl Resource<ClaraClient> for TrainingRun {
                 id: Some(job_id(&c.workspace, &c.name)),
                 name: Some(c.name),
                 workspace_id: Some(c.workspace.to_string()),
-                // A local setting Azure cannot report: its default, as on environments.
-                archive_on_destroy: Some(true),
                 ..Default::default()
             }),
             Err(e) => {
