@@ -164,10 +164,10 @@ fn identity_based_walkthrough_applies_with_entra_tokens_and_a_reader_plans_witho
     // The reader's plan really looks at the blobs: one deleted behind Terraform's back plans
     // that asset's re-creation.
     let victim = ws
-        .blob_names("clara/getting_started/")
+        .blob_names("clara/azuremlclarablogquicklaunch/")
         .into_iter()
         .find(|b| !b.ends_with(".clara-asset.json"))
-        .expect("getting_started has files");
+        .expect("the quick-launch resource has files");
     ws.delete_blob(&victim);
     let (code, text) = ws.plan(&[]);
     assert_eq!(code, 2, "{text}");
@@ -179,7 +179,7 @@ fn identity_based_walkthrough_applies_with_entra_tokens_and_a_reader_plans_witho
     ws.set_env("ARM_CLIENT_ID", CLIENT_ID);
     ws.set_env("ARM_CLIENT_SECRET", CLIENT_SECRET);
     ws.apply(&[]);
-    assert!(ws.blob_names("clara/getting_started/").contains(&victim));
+    assert!(ws.blob_names("clara/azuremlclarablogquicklaunch/").contains(&victim));
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     let left = ws.blob_names("clara/");
     assert!(left.is_empty(), "destroy leaves no blob: {left:?}");

@@ -347,6 +347,11 @@ fn interrupted_create_is_adopted_on_the_next_apply() {
     );
     let text = ws.apply(&[]);
     assert!(text.contains("1 added"), "{text}");
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        folded.contains("Adopted the cluster an interrupted apply created"),
+        "the adoption is announced:\n{text}"
+    );
     ws.assert_no_changes(&[]);
     assert_eq!(
         ws.emulator.count_ops("compute.create", true),
@@ -759,4 +764,127 @@ fn generated_import_configuration_plans_clean() {
     );
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(ws.emulator.computes().is_empty());
+}
+
+const PRICED: &str = r#"
+variable "priority" {
+  type    = string
+  default = "Dedicated"
+}
+
+variable "max_nodes" {
+  type    = number
+  default = 2
+}
+
+resource "azureml_gpu_cluster" "p" {
+  provider    = clara
+  name        = "priced-ct"
+  vm_size     = "Standard_NC6s_v3"
+  vm_priority = var.priority
+  max_nodes   = var.max_nodes
+}
+"#;
+
+/// `estimated_max_cost_usd_per_hour` = the region's Linux price of one node (the LowPriority
+/// tier for low-priority clusters) × `max_nodes`, planned before anything exists and
+/// re-planned in place when `max_nodes` changes. The emulator lists Standard_NC6s_v3 at
+/// $3.06/h (LowPriority $0.612/h).
+#[test]
+fn the_cost_bound_is_price_times_max_nodes_at_plan_time() {
+    let ws = Workspace::inline(PRICED, emulator_config());
+    let (code, text) = ws.plan(&["-var=priority=LowPriority"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("estimated_max_cost_usd_per_hour = 1.224"),
+        "2 × $0.612:\n{text}"
+    );
+    ws.apply(&[]);
+    let state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+    assert_eq!(
+        state["resources"][0]["instances"][0]["attributes"]["estimated_max_cost_usd_per_hour"],
+        6.12
+    );
+    let (code, text) = ws.plan(&["-var=max_nodes=3"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("updated in-place")
+            && text.contains("estimated_max_cost_usd_per_hour = 6.12 -> 9.18"),
+        "3 × $3.06, in place:\n{text}"
+    );
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
+/// A user-assigned identity has no principal or tenant of its own: planned null, not
+/// "(known after apply)"; a system-assigned one's are unknown until Azure makes them.
+#[test]
+fn identity_principal_is_planned_null_for_user_assigned() {
+    let uai = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-clara/providers/Microsoft.ManagedIdentity/userAssignedIdentities/clara-uai";
+    for (kind, unknown) in [("UserAssigned", false), ("SystemAssigned", true)] {
+        let hcl = format!(
+            "resource \"azureml_gpu_cluster\" \"u\" {{\n  provider = clara\n  name = \"uai-cluster\"\n  vm_size = \"Standard_NC6s_v3\"\n  max_nodes = 1\n  identity {{\n    type = \"{kind}\"\n    identity_ids = {}\n  }}\n}}\n",
+            if kind == "UserAssigned" {
+                format!("[\"{uai}\"]")
+            } else {
+                "null".into()
+            }
+        );
+        let ws = Workspace::inline(&hcl, emulator_config());
+        ws.ok(&["plan", "-input=false", "-no-color", "-out=tfplan"]);
+        let plan: serde_json::Value =
+            serde_json::from_str(&ws.ok(&["show", "-json", "tfplan"])).unwrap();
+        let change = &plan["resource_changes"][0]["change"];
+        for attr in ["principal_id", "tenant_id"] {
+            assert_eq!(
+                change["after_unknown"]["identity"][attr] == true,
+                unknown,
+                "{kind} {attr}: {change}"
+            );
+            if !unknown {
+                assert!(change["after"]["identity"][attr].is_null(), "{change}");
+            }
+        }
+    }
+}
+
+const TAGGED: &str = r#"
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+resource "azureml_gpu_cluster" "t" {
+  provider  = clara
+  name      = "tagged-ct"
+  vm_size   = "Standard_NC6s_v3"
+  max_nodes = 1
+  tags      = var.tags
+}
+"#;
+
+/// `tags = {}` and no tags are the same to Azure: switching between them applies with no
+/// request and plans clean; a real tag still travels.
+#[test]
+fn empty_tags_equal_no_tags() {
+    let ws = Workspace::inline(TAGGED, emulator_config());
+    ws.apply(&[]);
+    ws.assert_no_changes(&[]);
+    let writes = ws.emulator.writes().len();
+    for v in ["-var=tags=null", "-var=tags={}"] {
+        ws.apply(&[v]);
+        ws.assert_no_changes(&[v]);
+    }
+    assert_eq!(
+        ws.emulator.writes().len(),
+        writes,
+        "{{}} ↔ no tags sends nothing"
+    );
+    ws.apply(&["-var=tags={team=\"ct\"}"]);
+    assert!(ws.emulator.writes().len() > writes, "a real tag is sent");
+    let id = ws.emulator.computes()[0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ws.emulator.arm_get(&id)["tags"]["team"], "ct");
+    ws.ok(&["destroy", "-auto-approve", "-no-color"]);
 }

@@ -19,6 +19,10 @@ use crate::azureml::{VmSize, vm_sizes_for, workspace_location};
 use crate::client::ClaraClient;
 use crate::ids::{ChildId, WorkspaceId, check_subnet_id, same_arm_id};
 use crate::iso8601;
+use crate::ownership::{self, Place};
+
+/// Where a cluster carries its owner marker: AmlCompute has only ARM tags for that.
+const MARKER_AT: Place = Place::Tag;
 
 pub struct GpuCluster;
 
@@ -372,29 +376,35 @@ impl Resource<ClaraClient> for GpuCluster {
         };
         let id = ws.child("computes", &want.name);
 
+        let journal = ownership::Journal::here();
         match client.arm.get_json(&id).await {
             Err(e) => {
                 diags.error("Cannot check for an existing cluster", e.to_string());
                 return Value::Null;
             }
             Ok(Some(existing)) => {
-                // Left behind by an interrupted apply of this same configuration: adopt it.
+                // Adopted only when an interrupted apply of this same state made it.
+                let marker = match ownership::classify(&journal, &id, MARKER_AT, &existing) {
+                    ownership::Found::Ours(m) => m,
+                    ownership::Found::Foreign { marker } => {
+                        ownership::already_exists(diags, "name", "Cluster", &id, marker.as_deref());
+                        return Value::Null;
+                    }
+                };
                 if let Err(why) = adoptable(&existing, &want) {
                     diags.attr_error(
                         AttrPath::root("name"),
                         "Cluster already exists",
-                        format!("A compute named \"{}\" already exists in the workspace and differs from this configuration ({why}). Import it with `terraform import` or choose another name.", want.name),
+                        format!("A compute named \"{}\" left by an interrupted apply of this state differs from this configuration ({why}). Delete it, or import it with `terraform import` and plan the change.", want.name),
                     );
                     return Value::Null;
                 }
-                tracing::warn!(cluster = %want.name, "adopting an existing cluster with the same name and shape (an earlier apply was interrupted)");
+                ownership::adopted(diags, "name", "cluster", &id);
                 // Re-sending the same PUT is idempotent: it converges scale settings and, if
                 // the first creation is still running, waits for that same operation.
-                if let Err(e) = client
-                    .arm
-                    .put_and_wait(&id, &compute_body(&want), &client.cancel)
-                    .await
-                {
+                let mut body = compute_body(&want);
+                MARKER_AT.stamp(&mut body, &marker);
+                if let Err(e) = client.arm.put_and_wait(&id, &body, &client.cancel).await {
                     diags.error(
                         format!("Adopting cluster \"{}\" failed", want.name),
                         e.to_string(),
@@ -406,11 +416,16 @@ impl Resource<ClaraClient> for GpuCluster {
                 }
             }
             Ok(None) => {
-                if let Err(e) = client
-                    .arm
-                    .put_and_wait(&id, &compute_body(&want), &client.cancel)
-                    .await
-                {
+                let marker = match journal.begin(&id) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        diags.error("Cannot record the create", e);
+                        return Value::Null;
+                    }
+                };
+                let mut body = compute_body(&want);
+                MARKER_AT.stamp(&mut body, &marker);
+                if let Err(e) = client.arm.put_and_wait(&id, &body, &client.cancel).await {
                     diags.error(
                         format!("Creating cluster \"{}\" failed", want.name),
                         e.to_string(),
@@ -437,7 +452,11 @@ impl Resource<ClaraClient> for GpuCluster {
             return Value::Null;
         };
         match client.arm.get_json(&id).await {
-            Ok(Some(body)) => self.state(&body, &prior, &id, client, diags).await,
+            Ok(Some(body)) => {
+                // In state: the create is no longer pending.
+                ownership::Journal::here().settle(&id);
+                self.state(&body, &prior, &id, client, diags).await
+            }
             Ok(None) => Value::Null,
             Err(e) => {
                 diags.error("Cannot read cluster", e.to_string());
@@ -469,14 +488,22 @@ impl Resource<ClaraClient> for GpuCluster {
                 return req.prior.clone();
             }
         }
-        if prior.tags != want.tags || prior.description != want.description {
+        // `tags = {}` and no tags are the same to Azure: switching between them sends nothing.
+        let tags = |t: &Option<BTreeMap<String, String>>| t.clone().unwrap_or_default();
+        if tags(&prior.tags) != tags(&want.tags) || prior.description != want.description {
             // Tags and description travel only in a full PUT, which Azure accepts on an
             // existing AmlCompute when nothing immutable differs.
-            if let Err(e) = client
-                .arm
-                .put_and_wait(&id, &compute_body(&want), &client.cancel)
-                .await
-            {
+            // The full PUT replaces the tags: keep the owner marker the cluster carries.
+            let mut body = compute_body(&want);
+            match client.arm.get_json(&id).await {
+                Ok(Some(existing)) => MARKER_AT.carry(&existing, &mut body),
+                Ok(None) => {}
+                Err(e) => {
+                    diags.error("Cannot read cluster", e.to_string());
+                    return req.prior.clone();
+                }
+            }
+            if let Err(e) = client.arm.put_and_wait(&id, &body, &client.cancel).await {
                 diags.error("Updating tags or description failed", e.to_string());
                 return self.refresh(client, &id, &prior, diags).await;
             }
@@ -498,7 +525,9 @@ impl Resource<ClaraClient> for GpuCluster {
             .await
         {
             diags.error("Deleting cluster failed", e.to_string());
+            return;
         }
+        ownership::Journal::here().settle(id);
     }
 
     async fn import(&self, _client: &ClaraClient, id: &str, diags: &mut Diagnostics) -> Value {
@@ -615,11 +644,16 @@ impl GpuCluster {
             node_public_ip_enabled: aml["enableNodePublicIp"].as_bool().or(Some(true)),
             identity: identity_of(&body["identity"], base.identity.as_ref()),
             description: s(&props["description"]),
-            tags: body["tags"].as_object().filter(|t| !t.is_empty()).map(|t| {
-                t.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            }),
+            // The owner marker is the provider's, not one of the user's tags.
+            tags: body["tags"]
+                .as_object()
+                .map(|t| {
+                    t.iter()
+                        .filter(|(k, _)| k.as_str() != ownership::MARKER)
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect::<BTreeMap<_, _>>()
+                })
+                .filter(|t| !t.is_empty()),
             gpus_per_node: base.gpus_per_node,
             estimated_max_cost_usd_per_hour: None,
             provisioning_state: s(&props["provisioningState"]),
