@@ -212,3 +212,41 @@ fn bad_environment_or_metadata_host_names_the_attribute() {
         "no sign-in without a cloud"
     );
 }
+
+#[test]
+fn environment_usgovernment_with_endpoint_overrides_keeps_that_clouds_scopes() {
+    // ARM_ENVIRONMENT picks the built-in cloud; ARM_RESOURCE_MANAGER_ENDPOINT and
+    // ARM_AUTHORITY_HOST (the harness points them at the emulator) win for the endpoints,
+    // and the tokens keep US Government's scopes, which the gov-shaped emulator accepts.
+    let mut ws = Workspace::inline(CONFIG, us_gov_config());
+    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+    ws.set_env("ARM_ENVIRONMENT", "USGovernment");
+    let text = ws.apply(&[]);
+    assert!(
+        text.contains("Apply complete! Resources: 3 added"),
+        "{text}"
+    );
+    let log = ws.emulator.requests();
+    assert_eq!(
+        log.iter()
+            .filter(|r| r["op"] == "metadata.endpoints")
+            .count(),
+        0,
+        "a named cloud needs no metadata"
+    );
+    let mut scopes: std::collections::BTreeMap<String, usize> = Default::default();
+    for t in log.iter().filter(|r| r["op"] == "token") {
+        assert_eq!(t["status"], 200, "{t}");
+        *scopes
+            .entry(t["body"]["scope"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    eprintln!("environment=USGovernment: token requests by scope: {scopes:?}");
+    let arm = "https://management.usgovcloudapi.net/.default";
+    let ml = "https://ml.azure.us/.default";
+    assert!(
+        scopes.contains_key(arm) && scopes.contains_key(ml),
+        "{scopes:?}"
+    );
+    assert_eq!(scopes.len(), 2, "{scopes:?}");
+}
