@@ -83,7 +83,7 @@ impl Resource<ClaraClient> for Environment {
             .attribute(Attribute::string("conda_file").optional().requires_replace().describe("A complete conda file (YAML) instead of `conda_packages`/`pip_packages`."))
             .attribute(Attribute::string("os_type").default("Linux").requires_replace().validate(OneOf(&["Linux", "Windows"])).describe("`Linux` (default) or `Windows`."))
             .attribute(Attribute::string("description").optional().describe("Description. Updates in place: no new version, and runs using the environment are not re-run."))
-            .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place: no new version, no re-run. `tags = {}` is the same as no tags."))
+            .attribute(Attribute::string_map("tags").optional().null_is_empty().describe("Tags. Update in place: no new version, no re-run. `tags = {}` is the same as no tags."))
             .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy, archive the version (default) instead of deleting it, so jobs that used it stay reproducible."))
             .attribute(Attribute::string("asset_id").computed().use_state_for_unknown().describe("`azureml:<name>:<version>`, as jobs reference it."))
             .attribute(Attribute::string("rendered_conda_file").computed().use_state_for_unknown().describe("The conda file sent to Azure, if any.")),

@@ -190,7 +190,7 @@ impl Resource<ClaraClient> for GpuCluster {
                         .describe("Whether nodes get public IPs. `false` needs `subnet_id`."),
                 )
                 .attribute(Attribute::string("description").optional().describe("Free text. Updates in place."))
-                .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
+                .attribute(Attribute::string_map("tags").optional().null_is_empty().describe("Tags. Update in place. `tags = {}` is the same as no tags."))
                 .attribute(Attribute::number("gpus_per_node").computed().use_state_for_unknown().describe("GPUs in each node of `vm_size`."))
                 .attribute(Attribute::number("estimated_max_cost_usd_per_hour").computed().describe("Upper bound of the cluster's hourly cost: the region's Linux list price of `vm_size` (the `LowPriority` tier for `vm_priority = \"LowPriority\"`, from the vmSizes API) times `max_nodes`. Known at plan time; null when Azure lists no price."))
                 .attribute(Attribute::string("provisioning_state").computed().derive(|_| Some(Value::from("Succeeded"))).describe("Azure provisioning state; planned `Succeeded` (apply waits for the operation, and one that does not reach it fails)."))

@@ -345,7 +345,7 @@ impl Resource<ClaraClient> for TrainingRun {
             .attribute(Attribute::bool("wait_for_completion").default(true).describe("Wait until the job finishes (default). With `false`, apply returns once the job is submitted."))
             .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy or replacement, archive the job (default): its metrics, logs and lineage stay in Azure ML studio. With `false` the job is deleted."))
             .attribute(Attribute::number("estimated_max_cost_usd").computed().keep_state_if(|_| true).describe("Most this run can cost, known at plan time: the region's Linux hourly price of the cluster's VM size × `instance_count` × `timeout` in hours. Null without a timeout."))
-            .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
+            .attribute(Attribute::string_map("tags").optional().null_is_empty().describe("Tags. Update in place. `tags = {}` is the same as no tags."))
             .attribute(Attribute::string("status").computed().keep_state_if(settled_before).describe("Job status: `Completed`, `Failed`, `Canceled`, `Running`, ..."))
             .attribute(Attribute::string("studio_url").computed().use_state_for_unknown().describe("Azure ML studio page of the job."))
             .attribute(Attribute::string("start_time").computed().keep_state_if(settled_before).describe("When the job started running (RFC 3339), if known."))

@@ -603,8 +603,18 @@ impl NgcAsset {
         let Some(ws) = ws.or_else(|| client.workspace(&Value::Null, diags)) else {
             return Value::Null;
         };
-        let Some(ds) = storage::open(client, &ws, &ds_name, diags).await else {
-            return Value::Null;
+        // A read: Entra ID as plan and refresh use it; the datastore's keys only when the
+        // principal cannot read the blobs that way (import has no state to fall back on).
+        let mut read_diags = Diagnostics::new();
+        let ds = match storage::open_for_read(client, &ws, &ds_name, &mut read_diags).await {
+            Some(ds) => ds,
+            None => match storage::open(client, &ws, &ds_name, diags).await {
+                Some(ds) => ds,
+                None => {
+                    diags.extend(read_diags);
+                    return Value::Null;
+                }
+            },
         };
         let marker = match transfer::read_marker(&ds, &prefix).await {
             Ok(Some(mk)) => mk,
