@@ -321,6 +321,30 @@ impl Workspace {
         Self::build(Some(example), None, config, Storage::OAuth)
     }
 
+    /// The COVID-19 CT walkthrough (examples/covid19-ct-finetune) ready to apply: job polls
+    /// scaled down, the PyTorch MMAR's licence accepted (as a user does once in the NGC
+    /// catalog), modules fetched. `oauth`: Azurite over https with Entra ID, as a real
+    /// storage account is reached; otherwise plain Azurite with the datastore's key.
+    pub fn walkthrough(config: Json, oauth: bool) -> Workspace {
+        let storage = if oauth {
+            Storage::OAuth
+        } else {
+            Storage::Plain
+        };
+        let mut ws = Self::build(Some("covid19-ct-finetune"), None, config, storage);
+        ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+        ws.emulator.admin(
+            reqwest::Method::PUT,
+            "ngc/eula",
+            Some(serde_json::json!({
+                "asset": "nvidia/med/clara_pt_covid19_3d_ct_classification",
+                "accepted": true
+            })),
+        );
+        ws.ok(&["get", "-no-color"]);
+        ws
+    }
+
     /// A configuration written by the test, with Azurite in OAuth mode over https.
     pub fn inline_oauth(hcl: &str, config: Json) -> Workspace {
         Self::build(None, Some(hcl), config, Storage::OAuth)
