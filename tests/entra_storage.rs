@@ -179,7 +179,10 @@ fn identity_based_walkthrough_applies_with_entra_tokens_and_a_reader_plans_witho
     ws.set_env("ARM_CLIENT_ID", CLIENT_ID);
     ws.set_env("ARM_CLIENT_SECRET", CLIENT_SECRET);
     ws.apply(&[]);
-    assert!(ws.blob_names("clara/azuremlclarablogquicklaunch/").contains(&victim));
+    assert!(
+        ws.blob_names("clara/azuremlclarablogquicklaunch/")
+            .contains(&victim)
+    );
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
     let left = ws.blob_names("clara/");
     assert!(left.is_empty(), "destroy leaves no blob: {left:?}");

@@ -36,6 +36,8 @@ pub struct Config {
     pub computes: crate::arm::compute::model::ComputesConfig,
     /// Extra service principals with their role names (see README, "Principals and roles").
     pub principals: Vec<crate::auth::PrincipalConfig>,
+    /// Federated identity credentials of the main client (OIDC / workload identity sign-in).
+    pub federated_credentials: Vec<crate::auth::FederatedCredential>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +82,7 @@ impl Default for Config {
             ngc: Default::default(),
             computes: Default::default(),
             principals: Vec::new(),
+            federated_credentials: Vec::new(),
         }
     }
 }
