@@ -114,7 +114,7 @@ impl Provider for ClaraProvider {
             .attribute(Attribute::string("oidc_request_url").optional().describe("URL of the CI job's OIDC token service (GitHub Actions or Azure DevOps). Env: `ARM_OIDC_REQUEST_URL`, `ACTIONS_ID_TOKEN_REQUEST_URL`, `SYSTEM_OIDCREQUESTURI`."))
             .attribute(Attribute::string("ado_pipeline_service_connection_id").optional().describe("Azure DevOps service connection whose OIDC token is requested. Env: `ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID`, `ARM_OIDC_AZURE_SERVICE_CONNECTION_ID`."))
             .attribute(Attribute::bool("use_aks_workload_identity").optional().describe("Sign in with AKS workload identity (`AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`). Env: `ARM_USE_AKS_WORKLOAD_IDENTITY`."))
-            .attribute(Attribute::string("client_certificate_path").optional().describe("Client certificate of the service principal (not supported yet: setting it is an error). Env: `ARM_CLIENT_CERTIFICATE_PATH`."))
+            .attribute(Attribute::string("client_certificate_path").optional().describe("Client certificate of the service principal: a PFX (PKCS#12, with `client_certificate_password`) or a PEM with the certificate and its unencrypted RSA key. Env: `ARM_CLIENT_CERTIFICATE_PATH`."))
             .attribute(Attribute::string("client_certificate_password").optional().sensitive().describe("Password of the client certificate. Env: `ARM_CLIENT_CERTIFICATE_PASSWORD`."))
             .attribute(
                 Attribute::string("resource_manager_endpoint")

@@ -426,11 +426,125 @@ fn each_wrong_oidc_setting_fails_naming_the_method() {
         "{text}"
     );
 
-    // A client certificate is not silently ignored.
+    // A client certificate that cannot be read is an error, not ignored.
     let (mut ws, calls4) = oidc_ws();
     ws.set_env("ARM_CLIENT_CERTIFICATE_PATH", "/nonexistent/cert.pfx");
     let text = failing_plan(&ws);
-    assert!(text.contains("client certificate"), "{text}");
+    assert!(
+        text.contains("client certificate") && text.contains("client_certificate_path"),
+        "{text}"
+    );
     let total = az_calls(&calls) + az_calls(&calls2) + az_calls(&calls3) + az_calls(&calls4);
     assert_eq!(total, 0, "the Azure CLI was never tried");
+}
+
+// ---- client certificate ---------------------------------------------------------------------
+
+/// A self-signed RSA test certificate made with the openssl CLI: (PEM with cert and key, PFX
+/// protected by `password`, the certificate PEM alone).
+fn test_certificate(
+    dir: &std::path::Path,
+    name: &str,
+    password: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let key = dir.join(format!("{name}.key"));
+    let crt = dir.join(format!("{name}.crt"));
+    let pfx = dir.join(format!("{name}.pfx"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={name}"),
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        crt.to_str().unwrap(),
+    ]);
+    run(&[
+        "pkcs12",
+        "-export",
+        "-inkey",
+        key.to_str().unwrap(),
+        "-in",
+        crt.to_str().unwrap(),
+        "-out",
+        pfx.to_str().unwrap(),
+        "-passout",
+        &format!("pass:{password}"),
+    ]);
+    let cert_pem = std::fs::read_to_string(&crt).unwrap();
+    let pem = dir.join(format!("{name}.pem"));
+    std::fs::write(
+        &pem,
+        format!("{cert_pem}{}", std::fs::read_to_string(&key).unwrap()),
+    )
+    .unwrap();
+    (pem, pfx, cert_pem)
+}
+
+#[test]
+fn client_certificate_pfx_and_pem_sign_in_and_wrong_ones_fail_naming_it() {
+    let certs = tempfile::tempdir().unwrap();
+    let password = "pfx-password-do-not-log";
+    let (pem, pfx, cert_pem) = test_certificate(certs.path(), "registered", password);
+    let (_, other_pfx, _) = test_certificate(certs.path(), "unregistered", password);
+    let mut config = emulator_config();
+    config["client_certificates"] = serde_json::json!([cert_pem]);
+    let (mut ws, calls) = with_fake_az_config("provider \"clara\" {}\n", config);
+    ws.set_env("ARM_CLIENT_SECRET", "");
+
+    // PFX with its password: signs in; the log names the method and holds no password.
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PATH", pfx.to_str().unwrap());
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PASSWORD", password);
+    let (code, text, logs) = plan_with_logs(&ws);
+    assert_eq!(code, 0, "{text}");
+    assert!(logs.contains("Azure sign-in method chosen: client certificate"));
+    assert!(!logs.contains(password) && !text.contains(password));
+    let tokens = ws.emulator.count_ops("token", true);
+    println!("PFX: {tokens} token request(s) answered");
+    assert!(tokens >= 1);
+
+    // PEM (certificate + key in one file), no password.
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PATH", pem.to_str().unwrap());
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PASSWORD", "");
+    let (code, text, _) = plan_with_logs(&ws);
+    assert_eq!(code, 0, "{text}");
+
+    // Wrong PFX password: named, not echoed.
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PATH", pfx.to_str().unwrap());
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PASSWORD", "wrong-password");
+    let text = failing_plan(&ws);
+    println!("wrong password: {text}");
+    assert!(
+        text.contains("client certificate") && text.contains("client_certificate_password"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-password"));
+
+    // A certificate the app does not have: Entra's AADSTS700027.
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PATH", other_pfx.to_str().unwrap());
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PASSWORD", password);
+    let text = failing_plan(&ws);
+    println!("unregistered certificate: {text}");
+    assert!(
+        text.contains("client certificate") && text.contains("AADSTS700027"),
+        "{text}"
+    );
+    assert_eq!(az_calls(&calls), 0, "the Azure CLI was never tried");
 }

@@ -241,6 +241,9 @@ fn check_federated_assertion(
     };
     let iss = claims["iss"].as_str().unwrap_or("");
     let sub = claims["sub"].as_str().unwrap_or("");
+    if iss.eq_ignore_ascii_case(&principal.client_id) {
+        return check_certificate_assertion(principal, assertion, &claims);
+    }
     let auds: Vec<&str> = match &claims["aud"] {
         Value::String(a) => vec![a.as_str()],
         Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
@@ -288,6 +291,89 @@ fn check_federated_assertion(
         return bad(
             StatusCode::BAD_REQUEST,
             "invalid_client",
+            700024,
+            "AADSTS700024: Client assertion is not within its valid time range.".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A client assertion the app signed itself (`iss` = `sub` = client id): certificate
+/// credentials (learn.microsoft.com/entra/identity-platform/certificate-credentials). The
+/// header's `x5t` (base64url SHA-1 of the certificate) picks a registered certificate, whose
+/// RSA key must verify the RS256 signature. Codes as Entra answers them: unknown thumbprint
+/// AADSTS700027 ("The key was not found"), bad signature AADSTS700027 ("Signature
+/// verification failed"), `sub` not the client AADSTS50027, expired AADSTS700024.
+/// Not checked: `aud` against the token endpoint URL (listed under Limitations).
+fn check_certificate_assertion(
+    principal: &Principal,
+    assertion: &str,
+    claims: &Value,
+) -> Result<(), Response> {
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let header: Value = B64URL
+        .decode(parts[0])
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let bad = |code: u64, text: String| {
+        Err(aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            code,
+            &text,
+        ))
+    };
+    if !claims["sub"]
+        .as_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case(&principal.client_id))
+    {
+        return bad(
+            50027,
+            "AADSTS50027: JWT token is invalid or malformed.".into(),
+        );
+    }
+    let x5t = header["x5t"].as_str().unwrap_or("");
+    let cert = principal.client_certificates.iter().find_map(|pem| {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+        let thumb = B64URL.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            &pem.contents,
+        ));
+        (thumb == x5t).then_some(pem.contents)
+    });
+    let Some(der) = cert else {
+        return bad(
+            700027,
+            format!(
+                "AADSTS700027: Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '{x5t}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'.]",
+                principal.client_id
+            ),
+        );
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {
+        return bad(
+            700027,
+            "AADSTS700027: Client assertion contains an invalid signature.".into(),
+        );
+    };
+    let public_key = cert.public_key().subject_public_key.data.to_vec();
+    let sig = B64URL.decode(parts[2]).unwrap_or_default();
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    let ok = header["alg"] == "RS256"
+        && UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &public_key)
+            .verify(signed.as_bytes(), &sig)
+            .is_ok();
+    if !ok {
+        return bad(
+            700027,
+            format!(
+                "AADSTS700027: Client assertion contains an invalid signature. [Reason - Signature verification failed., Thumbprint of key used by client: '{x5t}']"
+            ),
+        );
+    }
+    if claims["exp"].as_u64().unwrap_or(0) <= now_ms() / 1000 {
+        return bad(
             700024,
             "AADSTS700024: Client assertion is not within its valid time range.".into(),
         );
@@ -417,6 +503,8 @@ pub struct PrincipalConfig {
     pub roles: Vec<String>,
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredential>,
+    #[serde(default)]
+    pub client_certificates: Vec<String>,
 }
 
 /// A federated identity credential on an app registration: Entra accepts a client assertion
@@ -445,6 +533,7 @@ pub struct Principal {
     pub object_id: String,
     pub roles: Vec<String>,
     pub federated_credentials: Vec<FederatedCredential>,
+    pub client_certificates: Vec<String>,
 }
 
 pub fn object_id_for(client_id: &str) -> String {
@@ -543,6 +632,7 @@ impl crate::config::Config {
                 object_id: object_id_for(&self.client_id),
                 roles: vec!["Owner".into(), "Storage Blob Data Owner".into()],
                 federated_credentials: self.federated_credentials.clone(),
+                client_certificates: self.client_certificates.clone(),
             });
         }
         self.principals
@@ -557,6 +647,7 @@ impl crate::config::Config {
                     .unwrap_or_else(|| object_id_for(&p.client_id)),
                 roles: p.roles.clone(),
                 federated_credentials: p.federated_credentials.clone(),
+                client_certificates: p.client_certificates.clone(),
             })
     }
 
@@ -960,6 +1051,7 @@ mod tests {
             object_id: "o".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             federated_credentials: vec![],
+            client_certificates: vec![],
         };
         let ml = "Microsoft.MachineLearningServices/workspaces";
         let reader = p(&["Reader", "Storage Blob Data Reader"]);
@@ -1020,6 +1112,7 @@ mod tests {
             object_id: "oid-1".into(),
             roles: vec![],
             federated_credentials: vec![],
+            client_certificates: vec![],
         };
         let t = entra.issue("tid", &p, "https://storage.azure.com", 60);
         let claims = entra.verify(&t).unwrap();

@@ -38,6 +38,8 @@ pub struct Config {
     pub principals: Vec<crate::auth::PrincipalConfig>,
     /// Federated identity credentials of the main client (OIDC / workload identity sign-in).
     pub federated_credentials: Vec<crate::auth::FederatedCredential>,
+    /// Certificates (PEM) registered on the main client (certificate credentials).
+    pub client_certificates: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +85,7 @@ impl Default for Config {
             computes: Default::default(),
             principals: Vec::new(),
             federated_credentials: Vec::new(),
+            client_certificates: Vec::new(),
         }
     }
 }

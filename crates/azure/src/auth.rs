@@ -11,6 +11,7 @@
 //! never a silent fall-back to the Azure CLI. All token requests go through the shared reqwest client, so
 //! extra trusted roots (SSL_CERT_FILE) apply to sign-in too.
 
+mod certificate;
 mod client_credentials;
 mod imds;
 mod refreshing;
@@ -40,8 +41,7 @@ pub struct AuthSettings {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
-    /// PKCS#12 certificate. Not supported yet: setting it is an error rather
-    /// than silently falling through to another method.
+    /// PKCS#12 (PFX) or PEM client certificate with an RSA key (see `auth/certificate.rs`).
     pub client_certificate_path: Option<String>,
     pub client_certificate_password: Option<Secret>,
     pub use_cli: bool,
@@ -274,12 +274,25 @@ pub async fn credential(
         return wrap_client_credentials("client secret", tenant, client, auth, &http, &authority);
     }
 
-    if non_empty(&settings.client_certificate_path).is_some() {
-        return Err(AuthError::Unsupported(
-            "client certificate authentication (client_certificate_path) is not supported yet; \
-             use a client secret or OIDC instead"
-                .into(),
-        ));
+    if let Some(path) = non_empty(&settings.client_certificate_path) {
+        let (tenant, client) = tenant_and_client(settings, "client certificate")?;
+        let cert = certificate::ClientCertificate::load(
+            path,
+            non_empty_secret(&settings.client_certificate_password),
+        )
+        .map_err(|reason| AuthError::InvalidSetting {
+            setting: "client_certificate_path",
+            reason: format!("client certificate sign-in: {reason}"),
+        })?;
+        let auth = ClientAuth::Certificate(cert);
+        return wrap_client_credentials(
+            "client certificate",
+            tenant,
+            client,
+            auth,
+            &http,
+            &authority,
+        );
     }
 
     if settings.use_oidc || settings.use_aks_workload_identity {

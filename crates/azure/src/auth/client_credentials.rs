@@ -34,6 +34,8 @@ pub(crate) enum ClientAuth {
     Secret(Secret),
     Assertion(Secret),
     AssertionFile(PathBuf),
+    /// A JWT signed with the client certificate, made afresh for each token request.
+    Certificate(super::certificate::ClientCertificate),
     /// Asked for at each sign-in from a CI job's OIDC token service (GitHub Actions, or Azure
     /// DevOps when a service connection is named), as go-azure-sdk's GitHubOIDCAuthorizer /
     /// ADOPipelineOIDCAuthorizer do.
@@ -228,6 +230,10 @@ impl TokenCredential for ClientCredentials {
                 None
             }
             ClientAuth::Assertion(a) => Some(a.expose().trim().to_owned()),
+            ClientAuth::Certificate(cert) => Some(
+                cert.assertion(&self.client_id, url.as_str())
+                    .map_err(|e| self.fail(e))?,
+            ),
             ClientAuth::AssertionFile(path) => {
                 let token = std::fs::read_to_string(path)
                     .map_err(|e| self.fail(format!("reading {}: {e}", path.display())))?;
