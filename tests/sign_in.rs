@@ -548,3 +548,37 @@ fn client_certificate_pfx_and_pem_sign_in_and_wrong_ones_fail_naming_it() {
     );
     assert_eq!(az_calls(&calls), 0, "the Azure CLI was never tried");
 }
+
+#[test]
+fn azure_cli_stand_in_signs_in_when_nothing_else_is_configured() {
+    let (mut ws, calls) = with_fake_az("provider \"clara\" {}\n");
+    ws.set_env("ARM_CLIENT_SECRET", "");
+    // A CLI stand-in answering `az account get-access-token` with a token the emulator issued.
+    let token = ws.emulator.token();
+    let expires_on = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    std::fs::write(
+        ws.tmp.path().join("fake-bin/az"),
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\necho '{{\"accessToken\":\"{token}\",\"expires_on\":{expires_on},\"tokenType\":\"Bearer\"}}'\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    let (code, text, logs) = plan_with_logs(&ws);
+    assert_eq!(code, 0, "{text}");
+    let args = std::fs::read_to_string(&calls).unwrap();
+    println!("az called {} time(s): {args}", az_calls(&calls));
+    assert!(
+        args.contains("account get-access-token") && args.contains("management.azure.com/.default"),
+        "{args}"
+    );
+    assert!(logs.contains("Azure sign-in method chosen: Azure CLI"));
+    assert!(
+        !logs.contains(&token),
+        "the CLI's token leaked into TF_LOG output"
+    );
+}
