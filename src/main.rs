@@ -8,6 +8,7 @@ mod data_sources;
 mod docs_check;
 mod ids;
 mod iso8601;
+mod ownership;
 mod provider;
 mod resources;
 mod storage;

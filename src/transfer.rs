@@ -27,6 +27,9 @@ pub struct Marker {
     pub source: String,
     pub version: String,
     pub files: Vec<MarkerFile>,
+    /// The provider's owner marker of the create that uploaded it (see `ownership`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// How the resource fetched and registered the content (what `terraform import` reads
     /// back); absent in markers written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]

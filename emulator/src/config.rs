@@ -40,6 +40,9 @@ pub struct Config {
     pub federated_credentials: Vec<crate::auth::FederatedCredential>,
     /// Certificates (PEM) registered on the main client (certificate credentials).
     pub client_certificates: Vec<String>,
+    /// Whose service names the cloud metadata and token audiences wear: `public` (default)
+    /// or `usgovernment` (see README, "Cloud metadata").
+    pub cloud: crate::metadata::CloudShape,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +89,7 @@ impl Default for Config {
             principals: Vec::new(),
             federated_credentials: Vec::new(),
             client_certificates: Vec::new(),
+            cloud: Default::default(),
         }
     }
 }

@@ -17,6 +17,10 @@ use serde_json::json;
 use crate::client::ClaraClient;
 use crate::content_hash;
 use crate::ids::{ChildId, WorkspaceId};
+use crate::ownership::{self, Place};
+
+/// Where an environment version carries its owner marker: its `properties` dictionary.
+const MARKER_AT: Place = Place::Property;
 
 pub struct Environment;
 
@@ -79,7 +83,7 @@ impl Resource<ClaraClient> for Environment {
             .attribute(Attribute::string("conda_file").optional().requires_replace().describe("A complete conda file (YAML) instead of `conda_packages`/`pip_packages`."))
             .attribute(Attribute::string("os_type").default("Linux").requires_replace().validate(OneOf(&["Linux", "Windows"])).describe("`Linux` (default) or `Windows`."))
             .attribute(Attribute::string("description").optional().describe("Description. Updates in place: no new version, and runs using the environment are not re-run."))
-            .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place: no new version, no re-run. `tags = {}` is the same as no tags."))
+            .attribute(Attribute::string_map("tags").optional().null_is_empty().describe("Tags. Update in place: no new version, no re-run. `tags = {}` is the same as no tags."))
             .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy, archive the version (default) instead of deleting it, so jobs that used it stay reproducible."))
             .attribute(Attribute::string("asset_id").computed().use_state_for_unknown().describe("`azureml:<name>:<version>`, as jobs reference it."))
             .attribute(Attribute::string("rendered_conda_file").computed().use_state_for_unknown().describe("The conda file sent to Azure, if any.")),
@@ -187,12 +191,47 @@ impl Resource<ClaraClient> for Environment {
             .clone()
             .unwrap_or_else(|| content_version(&m, rendered.as_deref()));
         let id = version_id(&ws, &m.name, &version);
-        // PUT is idempotent for identical content: a re-run after an interruption adopts the version.
-        match client
-            .arm
-            .put_json(&id, &body(&m, rendered.as_deref(), false))
-            .await
-        {
+        // A version another state (or person) made is not taken over; an archived one is
+        // managed by nobody and may be restored; one an interrupted apply of this state made
+        // is adopted. PUT is idempotent for identical content.
+        let journal = ownership::Journal::here();
+        let mut request = body(&m, rendered.as_deref(), false);
+        let marker = match client.arm.get_json(&id).await {
+            Err(e) => {
+                diags.error(
+                    "Cannot check for an existing environment version",
+                    e.to_string(),
+                );
+                return Value::Null;
+            }
+            Ok(Some(existing)) if existing["properties"]["isArchived"] != true => {
+                match ownership::classify(&journal, &id, MARKER_AT, &existing) {
+                    ownership::Found::Ours(m) => {
+                        ownership::adopted(diags, "version", "environment version", &id);
+                        Ok(m)
+                    }
+                    ownership::Found::Foreign { marker } => {
+                        ownership::already_exists(
+                            diags,
+                            "version",
+                            "Environment version",
+                            &id,
+                            marker.as_deref(),
+                        );
+                        return Value::Null;
+                    }
+                }
+            }
+            Ok(_) => journal.begin(&id),
+        };
+        match marker {
+            Ok(marker) => MARKER_AT.stamp(&mut request, &marker),
+            Err(e) => {
+                diags.error("Cannot record the create", e);
+                return Value::Null;
+            }
+        }
+        match client.arm.put_json(&id, &request).await {
             Ok(_) => {}
             Err(e) if e.is_conflict() => {
                 diags.attr_error(
@@ -233,6 +272,8 @@ impl Resource<ClaraClient> for Environment {
         if p["isArchived"].as_bool() == Some(true) {
             return Value::Null;
         }
+        // In state: the create is no longer pending.
+        ownership::Journal::here().settle(&id);
         if let Some(image) = p["image"].as_str() {
             m.image = image.to_string();
         }
@@ -298,12 +339,18 @@ impl Resource<ClaraClient> for Environment {
             // Only local settings (archive_on_destroy) or `tags = {}` for no tags: nothing to send.
             return state(&m);
         }
-        // Only description and tags (and archive_on_destroy, local) change in place.
-        if let Err(e) = client
-            .arm
-            .put_json(&id, &body(&m, m.rendered_conda_file.as_deref(), false))
-            .await
-        {
+        // Only description and tags (and archive_on_destroy, local) change in place. The sent
+        // properties replace the stored ones: keep the version's owner marker.
+        let mut request = body(&m, m.rendered_conda_file.as_deref(), false);
+        match client.arm.get_json(&id).await {
+            Ok(Some(existing)) => MARKER_AT.carry(&existing, &mut request),
+            Ok(None) => {}
+            Err(e) => {
+                diags.error("Cannot read the environment version", e.to_string());
+                return req.prior.clone();
+            }
+        }
+        if let Err(e) = client.arm.put_json(&id, &request).await {
             diags.error("Updating the environment version failed", e.to_string());
             return req.prior.clone();
         }
@@ -328,7 +375,8 @@ impl Resource<ClaraClient> for Environment {
             Err(e) if !e.is_not_found() => {
                 diags.error("Removing the environment version failed", e.to_string())
             }
-            _ => {}
+            // Archived (managed by nobody now) or deleted: no create of it is pending.
+            _ => ownership::Journal::here().settle(&id),
         }
     }
 

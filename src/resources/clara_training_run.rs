@@ -22,6 +22,10 @@ use crate::client::ClaraClient;
 use crate::content_hash;
 use crate::ids::{ChildId, WorkspaceId};
 use crate::iso8601;
+use crate::ownership::{self, Place};
+
+/// Where a job carries its owner marker: its `properties` dictionary, which Azure keeps.
+const MARKER_AT: Place = Place::Property;
 
 pub struct TrainingRun;
 
@@ -341,7 +345,7 @@ impl Resource<ClaraClient> for TrainingRun {
             .attribute(Attribute::bool("wait_for_completion").default(true).describe("Wait until the job finishes (default). With `false`, apply returns once the job is submitted."))
             .attribute(Attribute::bool("archive_on_destroy").default(true).describe("On destroy or replacement, archive the job (default): its metrics, logs and lineage stay in Azure ML studio. With `false` the job is deleted."))
             .attribute(Attribute::number("estimated_max_cost_usd").computed().keep_state_if(|_| true).describe("Most this run can cost, known at plan time: the region's Linux hourly price of the cluster's VM size × `instance_count` × `timeout` in hours. Null without a timeout."))
-            .attribute(Attribute::string_map("tags").optional().describe("Tags. Update in place."))
+            .attribute(Attribute::string_map("tags").optional().null_is_empty().describe("Tags. Update in place. `tags = {}` is the same as no tags."))
             .attribute(Attribute::string("status").computed().keep_state_if(settled_before).describe("Job status: `Completed`, `Failed`, `Canceled`, `Running`, ..."))
             .attribute(Attribute::string("studio_url").computed().use_state_for_unknown().describe("Azure ML studio page of the job."))
             .attribute(Attribute::string("start_time").computed().keep_state_if(settled_before).describe("When the job started running (RFC 3339), if known."))
@@ -743,7 +747,8 @@ impl Resource<ClaraClient> for TrainingRun {
         }
         let body = job_body(&m, &ws, &name);
 
-        // Adopt a job this configuration already submitted (an interrupted apply): never pay twice.
+        // Adopt a job this state already submitted (an interrupted apply): never pay twice.
+        let journal = ownership::Journal::here();
         match client.arm.get_json(&id).await {
             Ok(Some(existing)) if existing["properties"]["isArchived"] == true => {
                 diags.attr_error(
@@ -754,9 +759,28 @@ impl Resource<ClaraClient> for TrainingRun {
                 return Value::Null;
             }
             Ok(Some(existing)) => {
-                tracing::warn!(job = %name, status = existing["properties"]["status"].as_str().unwrap_or("?"), "adopting the already-submitted job");
+                // Adopted only when an interrupted apply of this same state submitted it.
+                match ownership::classify(&journal, &id, MARKER_AT, &existing) {
+                    ownership::Found::Ours(_) => {
+                        tracing::info!(job = %name, status = existing["properties"]["status"].as_str().unwrap_or("?"), "waiting for the already-submitted job");
+                        ownership::adopted(diags, "name", "job", &id);
+                    }
+                    ownership::Found::Foreign { marker } => {
+                        ownership::already_exists(diags, "name", "Job", &id, marker.as_deref());
+                        return Value::Null;
+                    }
+                }
             }
             Ok(None) => {
+                let marker = match journal.begin(&id) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        diags.error("Cannot record the submission", e);
+                        return Value::Null;
+                    }
+                };
+                let mut body = body;
+                MARKER_AT.stamp(&mut body, &marker);
                 if let Err(e) = client.arm.put_json(&id, &body).await {
                     diags.error("Submitting the job failed", e.to_string());
                     return Value::Null;
@@ -808,8 +832,12 @@ impl Resource<ClaraClient> for TrainingRun {
         };
         match client.arm.get_json(&id).await {
             Ok(Some(body)) => {
+                // In state: the submission is no longer pending.
+                ownership::Journal::here().settle(&id);
                 if m.command.is_empty() {
                     from_body(&mut m, &body); // imported
+                    // Local settings Azure does not hold: their defaults.
+                    m.archive_on_destroy.get_or_insert(true);
                 } else {
                     drift(&mut m, &body);
                 }
@@ -850,7 +878,17 @@ impl Resource<ClaraClient> for TrainingRun {
             // A PUT of the same job may change its description, tags and display name ("Only
             // description, tags, displayName, properties, and isArchived can be updated",
             // the service's own error text; MicrosoftDocs/azure-docs#122250).
-            if let Err(e) = client.arm.put_json(&id, &job_body(&m, &ws, &name)).await {
+            // The sent properties replace the stored ones: keep the job's owner marker.
+            let mut body = job_body(&m, &ws, &name);
+            match client.arm.get_json(&id).await {
+                Ok(Some(existing)) => MARKER_AT.carry(&existing, &mut body),
+                Ok(None) => {}
+                Err(e) => {
+                    diags.error("Cannot read the job", e.to_string());
+                    return req.prior.clone();
+                }
+            }
+            if let Err(e) = client.arm.put_json(&id, &body).await {
                 diags.error("Updating the job failed", e.to_string());
                 return req.prior.clone();
             }
@@ -877,17 +915,21 @@ impl Resource<ClaraClient> for TrainingRun {
         let Some(id) = current.get("id").as_str() else {
             return;
         };
-        let status = match client.arm.get_json(id).await {
-            Ok(Some(b)) => b["properties"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            Ok(None) => return,
+        let existing = match client.arm.get_json(id).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                ownership::Journal::here().settle(id);
+                return;
+            }
             Err(e) => {
                 diags.error("Cannot read the job", e.to_string());
                 return;
             }
         };
+        let status = existing["properties"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if !TERMINAL.contains(&status.as_str()) {
             tracing::info!(job = %id, %status, "cancelling the active job before removing it");
             if let Err(e) = client
@@ -919,6 +961,7 @@ impl Resource<ClaraClient> for TrainingRun {
         };
         let name = m.name.clone().unwrap_or_default();
         let mut body = job_body(&m, &ws, &name);
+        MARKER_AT.carry(&existing, &mut body);
         body["properties"]["isArchived"] = json!(true);
         match client.arm.put_json(id, &body).await {
             Ok(_) => tracing::info!(job = %name, "job archived"),
@@ -1496,7 +1539,10 @@ async fn mlflow_run(
     let origin = url::Url::parse(&base.origin().ascii_serialization()).map_err(|e| {
         format!("The workspace's MLflow tracking URI {tracking} has no origin: {e}.")
     })?;
-    let mlflow = client.arm.with_endpoint(origin);
+    let mlflow = client
+        .arm
+        .with_endpoint(origin)
+        .with_scope(client.cloud.ml_scope.as_str());
     if job.is_empty() {
         return Ok(None);
     }
@@ -1552,6 +1598,7 @@ async fn run_details(
     client
         .arm
         .with_endpoint(origin(&history).map_err(|e| e.to_string())?)
+        .with_scope(client.cloud.ml_scope.as_str())
         .get_json(&path)
         .await
         .map_err(|e| e.to_string())

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::client::ClaraClient;
 use crate::ids::WorkspaceId;
+use crate::ownership;
 use crate::storage;
 use crate::transfer::{self, Marker};
 
@@ -260,6 +261,9 @@ impl Resource<ClaraClient> for NgcAsset {
                 planned.insert("datastore_path".into(), Value::from(path));
             }
         }
+        if req.prior.is_null() {
+            plan_location(client, planned).await;
+        }
     }
 
     async fn create(
@@ -313,6 +317,42 @@ impl Resource<ClaraClient> for NgcAsset {
         m.blob_url = Some(format!("{}/{prefix}/", ds.container_url));
         m.id = m.datastore_uri.clone();
 
+        // An asset another state (or tool) uploaded to this path is not taken over: its
+        // destroy there would remove what this state then relies on, and the reverse.
+        let uri = m.datastore_uri.clone().unwrap_or_default();
+        let journal = ownership::Journal::here();
+        let owner = match transfer::read_marker(&ds, &prefix).await {
+            Err(e) => {
+                diags.error("Cannot read the asset's completion marker", e);
+                return Value::Null;
+            }
+            Ok(Some(existing)) => match (journal.marker(&uri), existing.owner) {
+                (Some(mine), Some(theirs)) if mine == theirs => {
+                    if !journal.is_repair(&uri) {
+                        ownership::adopted(diags, "datastore_path", "asset upload", &uri);
+                    }
+                    mine
+                }
+                (_, theirs) => {
+                    ownership::already_exists(
+                        diags,
+                        "datastore_path",
+                        "Asset",
+                        &uri,
+                        theirs.as_deref(),
+                    );
+                    return Value::Null;
+                }
+            },
+            Ok(None) => match journal.begin(&uri) {
+                Ok(m) => m,
+                Err(e) => {
+                    diags.error("Cannot record the create", e);
+                    return Value::Null;
+                }
+            },
+        };
+
         let cache = transfer::cache_dir(&client.cache_directory, &resolved, &label);
         let fetched = match transfer::fetch(
             &ngc,
@@ -337,6 +377,7 @@ impl Resource<ClaraClient> for NgcAsset {
             source: label.clone(),
             version: version.clone(),
             files: vec![],
+            owner: Some(owner),
             settings: serde_json::to_value(Settings::of(&m)).ok(),
         };
         match transfer::upload(&ds, &prefix, &fetched.staged, marker).await {
@@ -403,6 +444,13 @@ impl Resource<ClaraClient> for NgcAsset {
                 return current.clone();
             }
         };
+        let uri = m.datastore_uri.clone().unwrap_or_default();
+        let journal = ownership::Journal::here();
+        // In state: this state's to repair if it drifted (re-created under its own marker);
+        // settled below when intact.
+        if let Some(owner) = marker.as_ref().and_then(|mk| mk.owner.as_deref()) {
+            journal.remember(&uri, owner);
+        }
         let Some(marker) = marker.filter(|mk| &mk.digest == digest) else {
             tracing::info!(path = %prefix, "completion marker missing or for other content: the asset will be uploaded again");
             return Value::Null;
@@ -428,6 +476,7 @@ impl Resource<ClaraClient> for NgcAsset {
                 }
             }
         }
+        journal.settle(&uri);
         current.clone()
     }
 
@@ -554,8 +603,18 @@ impl NgcAsset {
         let Some(ws) = ws.or_else(|| client.workspace(&Value::Null, diags)) else {
             return Value::Null;
         };
-        let Some(ds) = storage::open(client, &ws, &ds_name, diags).await else {
-            return Value::Null;
+        // A read: Entra ID as plan and refresh use it; the datastore's keys only when the
+        // principal cannot read the blobs that way (import has no state to fall back on).
+        let mut read_diags = Diagnostics::new();
+        let ds = match storage::open_for_read(client, &ws, &ds_name, &mut read_diags).await {
+            Some(ds) => ds,
+            None => match storage::open(client, &ws, &ds_name, diags).await {
+                Some(ds) => ds,
+                None => {
+                    diags.extend(read_diags);
+                    return Value::Null;
+                }
+            },
         };
         let marker = match transfer::read_marker(&ds, &prefix).await {
             Ok(Some(mk)) => mk,
@@ -798,6 +857,68 @@ fn asset_path(a: &AssetRef, version: &str) -> String {
     match &a.team {
         Some(team) => format!("ngc/{}/{team}/{}/{version}", a.org, a.name),
         None => format!("ngc/{}/{}/{version}", a.org, a.name),
+    }
+}
+
+/// On create, where the asset will be follows from the configuration once its path is known:
+/// the datastore (the workspace's default unless set), the datastore URI (also the id) and
+/// the NGC version a pinned source fetches; without a `data_asset` block nothing is
+/// registered. Runs that read the asset then plan known inputs (and so known names, ids and
+/// outputs). The same formulas as `create`; anything not determinable stays unknown.
+async fn plan_location(client: &ClaraClient, planned: &mut BTreeMap<String, Value>) {
+    if planned.get("data_asset").is_some_and(Value::is_null)
+        && planned["data_asset_id"].is_unknown()
+    {
+        planned.insert("data_asset_id".into(), Value::Null);
+    }
+    let version = match (
+        planned.get("source").and_then(Value::as_str),
+        planned.get("url").and_then(Value::as_str),
+    ) {
+        (Some(s), _) => AssetRef::parse(s, asset_kind(planned.get("type").and_then(Value::as_str)))
+            .ok()
+            .and_then(|a| a.version),
+        (None, Some(u)) => url::Url::parse(u)
+            .ok()
+            .and_then(|u| AssetRef::from_url(&u))
+            .and_then(|a| a.version),
+        _ => None,
+    };
+    if let Some(v) = version {
+        if planned["resolved_version"].is_unknown() {
+            planned.insert("resolved_version".into(), Value::from(v));
+        }
+    }
+    let Some(path) = planned
+        .get("datastore_path")
+        .and_then(Value::as_str)
+        .map(|p| p.trim_matches('/').to_string())
+    else {
+        return;
+    };
+    let Some(ws) = planned
+        .get("workspace_id")
+        .and_then(Value::as_str)
+        .and_then(|w| WorkspaceId::parse(w).ok())
+    else {
+        return;
+    };
+    let datastore = match planned.get("datastore") {
+        Some(d) if d.as_str().is_some() => d.as_str().map(str::to_string),
+        Some(d) if d.is_unknown() => {
+            // Unset: the workspace's default datastore. A lookup that fails leaves it to apply.
+            let mut quiet = Diagnostics::new();
+            storage::datastore_name(client, &ws, None, &mut quiet).await
+        }
+        _ => None,
+    };
+    let Some(ds) = datastore else { return };
+    let uri = format!("azureml://datastores/{ds}/paths/{path}/");
+    planned.insert("datastore".into(), Value::from(ds));
+    for attr in ["datastore_uri", "id"] {
+        if planned[attr].is_unknown() {
+            planned.insert(attr.into(), Value::from(uri.clone()));
+        }
     }
 }
 

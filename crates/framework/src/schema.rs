@@ -235,6 +235,23 @@ impl Attribute {
         self.computed = true;
         self
     }
+    /// No value and an empty collection mean the same (`tags = {}` is no tags): the attribute
+    /// is planned empty when the configuration leaves it null, and state holds an empty
+    /// collection where a read finds none, so neither spelling ever plans a change.
+    pub fn null_is_empty(self) -> Self {
+        let empty = match &self.ty {
+            Type::Map(_) => Value::Map(Default::default()),
+            Type::Set(_) => Value::Set(vec![]),
+            Type::List(_) => Value::List(vec![]),
+            other => panic!("null_is_empty on {} of type {other:?}", self.name),
+        };
+        self.default(empty)
+    }
+    /// True for [`Attribute::null_is_empty`] attributes.
+    pub fn is_null_empty(&self) -> bool {
+        matches!(&self.default, Some(Value::Map(m)) if m.is_empty())
+            || matches!(&self.default, Some(Value::Set(v) | Value::List(v)) if v.is_empty())
+    }
     pub fn requires_replace(mut self) -> Self {
         self.requires_replace = true;
         self

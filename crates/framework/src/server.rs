@@ -183,12 +183,18 @@ fn timeout_for(state: &Value, op: &str, default: Duration) -> Duration {
         .unwrap_or(default)
 }
 
-/// Framework-owned parts of a new state: write-only values never stored, and the
+/// Framework-owned parts of a new state: write-only values never stored, empty collections
+/// where a `null_is_empty` attribute reads back null, and the
 /// `timeouts` block carried over as configured.
 fn finish_state(block: &Block, mut state: Value, carry_from: &Value) -> Value {
     if let Some(obj) = state.as_object_mut() {
         for a in block.attributes.iter().filter(|a| a.write_only) {
             obj.insert(a.name.clone(), Value::Null);
+        }
+        for a in block.attributes.iter().filter(|a| a.is_null_empty()) {
+            if obj.get(&a.name).is_none_or(Value::is_null) {
+                obj.insert(a.name.clone(), a.default.clone().unwrap_or_default());
+            }
         }
         if block.find_block("timeouts").is_some() {
             obj.insert("timeouts".into(), carry_from.get("timeouts").clone());
