@@ -546,6 +546,21 @@ fn client_certificate_pfx_and_pem_sign_in_and_wrong_ones_fail_naming_it() {
         text.contains("client certificate") && text.contains("AADSTS700027"),
         "{text}"
     );
+    assert!(text.contains("The key was not found"), "{text}");
+
+    // The registered certificate with another key: the thumbprint matches, the signature does
+    // not verify.
+    let mixed = certs.path().join("mixed.pem");
+    let other_key = std::fs::read_to_string(certs.path().join("unregistered.key")).unwrap();
+    std::fs::write(&mixed, format!("{cert_pem}{other_key}")).unwrap();
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PATH", mixed.to_str().unwrap());
+    ws.set_env("ARM_CLIENT_CERTIFICATE_PASSWORD", "");
+    let text = failing_plan(&ws);
+    println!("registered certificate, other key: {text}");
+    assert!(
+        text.contains("AADSTS700027") && text.contains("Signature verification failed"),
+        "{text}"
+    );
     assert_eq!(az_calls(&calls), 0, "the Azure CLI was never tried");
 }
 
