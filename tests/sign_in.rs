@@ -597,3 +597,38 @@ fn azure_cli_stand_in_signs_in_when_nothing_else_is_configured() {
         "the CLI's token leaked into TF_LOG output"
     );
 }
+
+#[test]
+fn managed_identity_with_a_client_id_signs_in_and_an_unknown_one_fails_naming_it() {
+    let uami = "22222222-2222-2222-2222-222222222222";
+    let mut config = emulator_config();
+    config["principals"] = serde_json::json!([
+        {"client_id": uami, "client_secret": "unused-secret", "roles": ["Owner"]}
+    ]);
+    let (mut ws, calls) = with_fake_az_config("provider \"clara\" {}\n", config);
+    ws.set_env("ARM_CLIENT_SECRET", "");
+    ws.set_env("ARM_USE_MSI", "true");
+    ws.set_env("ARM_CLIENT_ID", uami);
+    let endpoint = format!("{}/metadata/identity/oauth2/token", ws.emulator.url);
+    ws.set_env("ARM_MSI_ENDPOINT", &endpoint);
+    let (code, text, logs) = plan_with_logs(&ws);
+    assert_eq!(code, 0, "{text}");
+    assert!(logs.contains("Azure sign-in method chosen: managed identity"));
+    let imds: Vec<_> = ws
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r["op"] == "imds.token")
+        .collect();
+    println!("managed identity: {} IMDS token request(s)", imds.len());
+    assert!(!imds.is_empty());
+
+    ws.set_env("ARM_CLIENT_ID", "33333333-3333-3333-3333-333333333333");
+    let text = failing_plan(&ws);
+    println!("unknown identity: {text}");
+    assert!(
+        text.contains("managed identity") && text.contains("Identity not found"),
+        "{text}"
+    );
+    assert_eq!(az_calls(&calls), 0, "the Azure CLI was never tried");
+}

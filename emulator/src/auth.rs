@@ -39,6 +39,10 @@ pub fn routes(app: &AppState) -> Router<AppState> {
             post(token).token(app, "token"),
         )
         .route(
+            "/metadata/identity/oauth2/token",
+            get(imds_token).token(app, "imds.token"),
+        )
+        .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(openid_configuration).token(app, "discovery.openid"),
         )
@@ -380,6 +384,71 @@ fn check_certificate_assertion(
         );
     }
     Ok(())
+}
+
+/// The Azure Instance Metadata Service's managed identity token endpoint, as Microsoft
+/// documents it ("How to use managed identities for Azure resources on an Azure VM to acquire
+/// an access token", learn.microsoft.com/entra/identity/managed-identities-azure-resources/
+/// how-to-use-vm-token): `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=…`
+/// with `Metadata: true`, optional `client_id` picking a user-assigned identity. Without
+/// `client_id` the identity is the config's main client (the VM's one identity). Errors from
+/// the doc's table: no Metadata header → 400 "Required metadata header not specified"; an
+/// identity the VM does not have → 400 "Identity not found".
+async fn imds_token(
+    State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let err = |error: &str, description: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": error, "error_description": description})),
+        )
+            .into_response()
+    };
+    if headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true") {
+        return err("invalid_request", "Required metadata header not specified");
+    }
+    let resource = q.get("resource").map(String::as_str).unwrap_or("");
+    if resource.is_empty() {
+        return err(
+            "invalid_request",
+            "Required query variable 'resource' is missing",
+        );
+    }
+    let client_id = q
+        .get("client_id")
+        .map(String::as_str)
+        .unwrap_or(&app.config.client_id);
+    let Some(principal) = app.config.principal(client_id) else {
+        return err("invalid_request", "Identity not found");
+    };
+    let resource = resource.trim_end_matches('/');
+    if Audience::in_cloud(resource, &app.base_url, app.config.cloud).is_none() {
+        return err(
+            "invalid_resource",
+            &format!(
+                "AADSTS500011: The resource principal named {resource} was not found in the tenant named {}.",
+                app.config.tenant_id
+            ),
+        );
+    }
+    let ttl = app.config.token_expires_in_s;
+    let access_token = app
+        .entra
+        .issue(&app.config.tenant_id, &principal, resource, ttl);
+    let now = now_ms() / 1000;
+    let body = json!({
+        "access_token": access_token,
+        "client_id": principal.client_id,
+        "expires_in": ttl.to_string(),
+        "expires_on": (now + ttl).to_string(),
+        "ext_expires_in": ttl.to_string(),
+        "not_before": now.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+    });
+    no_store((StatusCode::OK, axum::Json(body)).into_response())
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
