@@ -88,7 +88,11 @@ fn setting(config: &Value, name: &str, env: &[&str]) -> Option<String> {
         .get(name)
         .as_str()
         .map(str::to_string)
-        .or_else(|| env.iter().find_map(|k| std::env::var(k).ok()))
+        // An empty variable counts as unset, so the next name in the list is read.
+        .or_else(|| {
+            env.iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        })
         .filter(|s| !s.is_empty())
 }
 
@@ -165,6 +169,12 @@ impl Provider for ClaraProvider {
             .attribute(Attribute::bool("use_oidc").optional().describe("Sign in with an OIDC / workload identity federation token. Env: `ARM_USE_OIDC`."))
             .attribute(Attribute::string("oidc_token").optional().sensitive().describe("OIDC token to exchange. Env: `ARM_OIDC_TOKEN`."))
             .attribute(Attribute::string("oidc_token_file_path").optional().describe("File holding the OIDC token. Env: `ARM_OIDC_TOKEN_FILE_PATH`, `AZURE_FEDERATED_TOKEN_FILE`."))
+            .attribute(Attribute::string("oidc_request_token").optional().sensitive().describe("Bearer token for the CI job's OIDC token service. Env: `ARM_OIDC_REQUEST_TOKEN`, `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, `SYSTEM_ACCESSTOKEN`."))
+            .attribute(Attribute::string("oidc_request_url").optional().describe("URL of the CI job's OIDC token service (GitHub Actions or Azure DevOps). Env: `ARM_OIDC_REQUEST_URL`, `ACTIONS_ID_TOKEN_REQUEST_URL`, `SYSTEM_OIDCREQUESTURI`."))
+            .attribute(Attribute::string("ado_pipeline_service_connection_id").optional().describe("Azure DevOps service connection whose OIDC token is requested. Env: `ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID`, `ARM_OIDC_AZURE_SERVICE_CONNECTION_ID`."))
+            .attribute(Attribute::bool("use_aks_workload_identity").optional().describe("Sign in with AKS workload identity (`AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`). Env: `ARM_USE_AKS_WORKLOAD_IDENTITY`."))
+            .attribute(Attribute::string("client_certificate_path").optional().describe("Client certificate of the service principal: a PFX (PKCS#12, with `client_certificate_password`) or a PEM with the certificate and its unencrypted RSA key. Env: `ARM_CLIENT_CERTIFICATE_PATH`."))
+            .attribute(Attribute::string("client_certificate_password").optional().sensitive().describe("Password of the client certificate. Env: `ARM_CLIENT_CERTIFICATE_PASSWORD`."))
             .attribute(
                 Attribute::string("environment")
                     .optional()
@@ -327,9 +337,64 @@ impl Provider for ClaraProvider {
             // Public Azure is azure_identity's own default.
             None => custom_cloud.then(|| cloud.authority.clone()),
         };
+        // azurerm: use_aks_workload_identity reads tenant, client and token file from the
+        // variables AKS injects into a workload-identity pod.
+        let aks = flag(
+            config,
+            "use_aks_workload_identity",
+            "ARM_USE_AKS_WORKLOAD_IDENTITY",
+            false,
+        );
+        let (tenant_env, client_env): (&[&str], &[&str]) = if aks {
+            (
+                &["ARM_TENANT_ID", "AZURE_TENANT_ID"],
+                &["ARM_CLIENT_ID", "AZURE_CLIENT_ID"],
+            )
+        } else {
+            (&["ARM_TENANT_ID"], &["ARM_CLIENT_ID"])
+        };
         let auth = AuthSettings {
-            tenant_id: setting(config, "tenant_id", &["ARM_TENANT_ID"]),
-            client_id: setting(config, "client_id", &["ARM_CLIENT_ID"]),
+            tenant_id: setting(config, "tenant_id", tenant_env),
+            client_id: setting(config, "client_id", client_env),
+            client_certificate_path: setting(
+                config,
+                "client_certificate_path",
+                &["ARM_CLIENT_CERTIFICATE_PATH"],
+            ),
+            client_certificate_password: setting(
+                config,
+                "client_certificate_password",
+                &["ARM_CLIENT_CERTIFICATE_PASSWORD"],
+            )
+            .map(Secret::new),
+            oidc_request_token: setting(
+                config,
+                "oidc_request_token",
+                &[
+                    "ARM_OIDC_REQUEST_TOKEN",
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                    "SYSTEM_ACCESSTOKEN",
+                ],
+            )
+            .map(Secret::new),
+            oidc_request_url: setting(
+                config,
+                "oidc_request_url",
+                &[
+                    "ARM_OIDC_REQUEST_URL",
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    "SYSTEM_OIDCREQUESTURI",
+                ],
+            ),
+            ado_pipeline_service_connection_id: setting(
+                config,
+                "ado_pipeline_service_connection_id",
+                &[
+                    "ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID",
+                    "ARM_OIDC_AZURE_SERVICE_CONNECTION_ID",
+                ],
+            ),
+            use_aks_workload_identity: aks,
             // An empty client_secret written in the configuration is a mistake to report, not
             // a reason to try the next method (an empty ARM_CLIENT_SECRET counts as unset).
             client_secret: match config.get("client_secret").as_str() {

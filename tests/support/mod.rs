@@ -150,7 +150,7 @@ impl Emulator {
         assert!(r.status().is_success(), "setting faults: {}", r.status());
     }
 
-    fn token(&self) -> String {
+    pub fn token(&self) -> String {
         let body = format!(
             "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default"
         );
