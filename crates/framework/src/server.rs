@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::diag::{AttrPath, Diagnostics};
+use crate::function::{Function, FunctionError};
 use crate::plan::{plan, validate_config};
 use crate::resource::{
     ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
@@ -40,6 +41,7 @@ pub struct ProviderServer<P: Provider> {
     provider_schema: Schema,
     resources: HashMap<&'static str, ResourceEntry<P::Client>>,
     data_sources: HashMap<&'static str, DataSourceEntry<P::Client>>,
+    functions: HashMap<&'static str, Arc<dyn Function>>,
     client: RwLock<Option<Arc<P::Client>>>,
     /// Cancelled by the Stop RPC; a fresh token replaces it so a long-lived (debug) process
     /// can serve later walks.
@@ -86,11 +88,17 @@ impl<P: Provider> ProviderServer<P> {
                 )
             })
             .collect();
+        let functions = provider
+            .functions()
+            .into_iter()
+            .map(|f| (f.name(), f))
+            .collect();
         ProviderServer {
             provider,
             provider_schema,
             resources,
             data_sources,
+            functions,
             client: RwLock::new(None),
             stop: RwLock::new(CancellationToken::new()),
             ledger: PlanLedger::default(),
@@ -142,6 +150,56 @@ impl<P: Provider> ProviderServer<P> {
             }
         }
     }
+}
+
+impl<P: Provider> ProviderServer<P> {
+    fn function_definitions(&self) -> HashMap<String, pb::Function> {
+        self.functions
+            .iter()
+            .map(|(n, f)| (n.to_string(), wire::function(f.as_ref())))
+            .collect()
+    }
+}
+
+/// Decodes each argument with its parameter's type, calls, and encodes the result with the
+/// declared return type (a result that does not fit it is the function's bug, reported).
+fn call(f: &dyn Function, args: &[pb::DynamicValue]) -> Result<pb::DynamicValue, FunctionError> {
+    let params = f.parameters();
+    if args.len() != params.len() {
+        return Err(FunctionError::call(format!(
+            "{} takes {} argument(s), got {}",
+            f.name(),
+            params.len(),
+            args.len()
+        )));
+    }
+    let mut values = Vec::with_capacity(args.len());
+    for (i, (p, dv)) in params.iter().zip(args).enumerate() {
+        let mut diags = Diagnostics::new();
+        let v = wire::decode(Some(dv), &p.ty, &mut diags);
+        if diags.has_errors() {
+            return Err(FunctionError::argument(
+                i,
+                format!("{} could not be decoded as {:?}", p.name, p.ty),
+            ));
+        }
+        if v.is_null() && !p.allow_null {
+            return Err(FunctionError::argument(
+                i,
+                format!("{} must not be null", p.name),
+            ));
+        }
+        values.push(v);
+    }
+    let result = f.call(&values)?;
+    let ty = f.return_type();
+    if let Err(e) = result.to_json_typed(&ty) {
+        return Err(FunctionError::call(format!(
+            "{} produced a value that does not match its return type: {e}",
+            f.name()
+        )));
+    }
+    Ok(wire::encode(&result, &ty))
 }
 
 fn humanize(d: Duration) -> String {
@@ -247,7 +305,45 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 move_resource_state: false,
                 generate_resource_config: false,
             }),
+            functions: self.function_definitions(),
             ..Default::default()
+        }))
+    }
+
+    async fn get_functions(
+        &self,
+        _req: Request<pb::get_functions::Request>,
+    ) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(pb::get_functions::Response {
+            functions: self.function_definitions(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn call_function(
+        &self,
+        req: Request<pb::call_function::Request>,
+    ) -> Result<Response<pb::call_function::Response>, Status> {
+        let req = req.into_inner();
+        let outcome = match self.functions.get(req.name.as_str()) {
+            None => Err(FunctionError::call(format!(
+                "this provider has no function named {:?}",
+                req.name
+            ))),
+            Some(f) => call(f.as_ref(), &req.arguments),
+        };
+        Ok(Response::new(match outcome {
+            Ok(result) => pb::call_function::Response {
+                result: Some(result),
+                error: None,
+            },
+            Err(e) => pb::call_function::Response {
+                result: None,
+                error: Some(pb::FunctionError {
+                    text: e.message,
+                    function_argument: e.argument.map(|i| i as i64),
+                }),
+            },
         }))
     }
 
