@@ -265,3 +265,29 @@ fn bad_arguments_are_diagnostics_naming_the_parameter() {
         cases.len()
     );
 }
+
+/// The standalone documentation examples evaluate to what their comments say.
+#[test]
+fn documentation_examples_evaluate() {
+    let d = workdir("");
+    if skip_if_old(&d) {
+        return;
+    }
+    let examples = support::repo_root().join("examples/functions");
+    // ngc_url's example carries the terraform block; replace the generated one with it.
+    std::fs::copy(examples.join("ngc_url/function.tf"), d.dir.join("main.tf")).unwrap();
+    std::fs::copy(
+        examples.join("datastore_uri/function.tf"),
+        d.dir.join("datastore_uri.tf"),
+    )
+    .unwrap();
+    let o = outputs(&d);
+    assert_eq!(
+        o["covid_ct_url"],
+        "https://api.ngc.nvidia.com/v2/models/nvidia/med/clara_train_covid19_3d_ct_classification/versions/1/zip"
+    );
+    assert_eq!(
+        o["covid_model_folder"],
+        "azureml://datastores/workspaceblobstore/paths/clara/models/covid/"
+    );
+}
