@@ -193,13 +193,16 @@ fn call(f: &dyn Function, args: &[pb::DynamicValue]) -> Result<pb::DynamicValue,
     }
     let result = f.call(&values)?;
     let ty = f.return_type();
-    if let Err(e) = result.to_json_typed(&ty) {
-        return Err(FunctionError::call(format!(
+    match result.try_to_msgpack(&ty) {
+        Ok(msgpack) => Ok(pb::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        }),
+        Err(e) => Err(FunctionError::call(format!(
             "{} produced a value that does not match its return type: {e}",
             f.name()
-        )));
+        ))),
     }
-    Ok(wire::encode(&result, &ty))
 }
 
 fn humanize(d: Duration) -> String {
@@ -730,5 +733,128 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         Ok(Response::new(pb::stop::Response {
             error: String::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod function_tests {
+    use super::*;
+    use crate::function::Parameter;
+    use pb::provider_server::Provider as _;
+
+    struct Join;
+    impl Function for Join {
+        fn name(&self) -> &'static str {
+            "join2"
+        }
+        fn parameters(&self) -> Vec<Parameter> {
+            vec![
+                Parameter::string("left", "left part"),
+                Parameter::string("right", "right part").nullable(),
+            ]
+        }
+        fn return_type(&self) -> Type {
+            Type::String
+        }
+        fn summary(&self) -> &'static str {
+            "joins"
+        }
+        fn description(&self) -> String {
+            "Joins two strings.".into()
+        }
+        fn call(&self, args: &[Value]) -> Result<Value, FunctionError> {
+            let left = args[0].as_str().unwrap_or_default();
+            match args[1].as_str() {
+                Some("bad") => Err(FunctionError::argument(1, "right may not be \"bad\"")),
+                // A bug: a list where a string was declared.
+                Some("list") => Ok(Value::List(vec![s("x")])),
+                Some(r) => Ok(Value::String(format!("{left}{r}"))),
+                None => Ok(Value::String(left.into())),
+            }
+        }
+    }
+
+    struct P;
+    #[async_trait::async_trait]
+    impl Provider for P {
+        type Client = ();
+        fn schema(&self) -> Schema {
+            Schema::new(0, Block::new("test"))
+        }
+        async fn configure(&self, _: &Value, _: &str, _: &mut Diagnostics) -> Option<()> {
+            Some(())
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource<()>>> {
+            Vec::new()
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource<()>>> {
+            Vec::new()
+        }
+        fn functions(&self) -> Vec<Arc<dyn Function>> {
+            vec![Arc::new(Join)]
+        }
+    }
+
+    async fn call(name: &str, args: &[Value]) -> pb::call_function::Response {
+        let server = ProviderServer::new(P);
+        let arguments = args
+            .iter()
+            .map(|v| wire::encode(v, &Type::String))
+            .collect();
+        server
+            .call_function(Request::new(pb::call_function::Request {
+                name: name.into(),
+                arguments,
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    fn s(v: &str) -> Value {
+        Value::String(v.into())
+    }
+
+    #[tokio::test]
+    async fn schema_declares_functions_and_calls_round_trip_the_wire() {
+        let server = ProviderServer::new(P);
+        let schema = server
+            .get_schema(Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        let f = &schema.functions["join2"];
+        assert_eq!(f.parameters.len(), 2);
+        assert_eq!(f.parameters[0].r#type, b"\"string\"");
+        assert!(!f.parameters[0].allow_null_value && f.parameters[1].allow_null_value);
+        assert!(!f.parameters[1].allow_unknown_values);
+        assert_eq!(f.r#return.as_ref().unwrap().r#type, b"\"string\"");
+        assert_eq!(f.summary, "joins");
+
+        let ok = call("join2", &[s("a"), s("b")]).await;
+        assert!(ok.error.is_none());
+        let v = Value::from_msgpack(&ok.result.unwrap().msgpack, &Type::String).unwrap();
+        assert_eq!(v, s("ab"));
+        let null_ok = call("join2", &[s("a"), Value::Null]).await;
+        assert!(null_ok.error.is_none(), "nullable parameter accepts null");
+
+        let e = call("join2", &[s("a"), s("bad")]).await.error.unwrap();
+        assert_eq!(
+            (e.function_argument, e.text.as_str()),
+            (Some(1), "right may not be \"bad\"")
+        );
+        let e = call("join2", &[Value::Null, s("b")]).await.error.unwrap();
+        assert_eq!(e.function_argument, Some(0), "{}", e.text);
+        let e = call("join2", &[s("a")]).await.error.unwrap();
+        assert_eq!(e.function_argument, None);
+        assert!(e.text.contains("takes 2 argument(s), got 1"), "{}", e.text);
+        let e = call("nope", &[]).await.error.unwrap();
+        assert!(e.text.contains("no function named \"nope\""), "{}", e.text);
+        let e = call("join2", &[s("a"), s("list")]).await.error.unwrap();
+        assert!(
+            e.text.contains("does not match its return type"),
+            "{}",
+            e.text
+        );
     }
 }
