@@ -18,10 +18,69 @@ use crate::ids::WorkspaceId;
 use crate::{data_sources, resources};
 
 pub const API_VERSION: &str = "2025-12-01";
-const DEFAULT_RESOURCE_MANAGER: &str = "https://management.azure.com";
 
 #[derive(Default)]
 pub struct ClaraProvider;
+
+/// `environment` accepts azurerm's names in any case (`Public`, `USGovernment`).
+struct OneOfIgnoreCase(&'static [&'static str]);
+
+impl clara_framework::validators::Validator for OneOfIgnoreCase {
+    fn validate(&self, value: &Value, path: &clara_framework::AttrPath, diags: &mut Diagnostics) {
+        if let Some(s) = value.as_str()
+            && !self.0.iter().any(|e| e.eq_ignore_ascii_case(s.trim()))
+        {
+            diags.attr_error(
+                path.clone(),
+                "Unknown Azure environment",
+                format!(
+                    "{path}: {}",
+                    clara_azure::Cloud::from_name(s).err().unwrap_or_default()
+                ),
+            );
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("one of {} (any case)", self.0.join(", "))
+    }
+}
+
+/// The cloud from `metadata_host` / `ARM_METADATA_HOSTNAME` (its metadata document), else
+/// `environment` / `ARM_ENVIRONMENT`, else public Azure; and whether one was chosen.
+async fn cloud(
+    config: &Value,
+    http: &reqwest::Client,
+    diags: &mut Diagnostics,
+) -> Option<(clara_azure::Cloud, bool)> {
+    if let Some(host) = setting(config, "metadata_host", &["ARM_METADATA_HOSTNAME"]) {
+        return match clara_azure::Cloud::fetch(http, &host).await {
+            Ok(c) => Some((c, true)),
+            Err(e) => {
+                diags.attr_error(
+                    clara_framework::AttrPath::root("metadata_host"),
+                    "Cannot read the cloud metadata",
+                    format!("metadata_host (ARM_METADATA_HOSTNAME) \"{host}\": {e}"),
+                );
+                None
+            }
+        };
+    }
+    match setting(config, "environment", &["ARM_ENVIRONMENT"]) {
+        None => Some((clara_azure::Cloud::public(), false)),
+        Some(name) => match clara_azure::Cloud::from_name(&name) {
+            Ok(c) => Some((c, true)),
+            Err(e) => {
+                diags.attr_error(
+                    clara_framework::AttrPath::root("environment"),
+                    "Unknown Azure environment",
+                    format!("environment (ARM_ENVIRONMENT): {e}"),
+                );
+                None
+            }
+        },
+    }
+}
 
 /// A string setting from the provider block, else the first set environment variable.
 fn setting(config: &Value, name: &str, env: &[&str]) -> Option<String> {
@@ -107,16 +166,35 @@ impl Provider for ClaraProvider {
             .attribute(Attribute::string("oidc_token").optional().sensitive().describe("OIDC token to exchange. Env: `ARM_OIDC_TOKEN`."))
             .attribute(Attribute::string("oidc_token_file_path").optional().describe("File holding the OIDC token. Env: `ARM_OIDC_TOKEN_FILE_PATH`, `AZURE_FEDERATED_TOKEN_FILE`."))
             .attribute(
+                Attribute::string("environment")
+                    .optional()
+                    .validate(OneOfIgnoreCase(clara_azure::cloud::ENVIRONMENTS))
+                    .describe(
+                        "Azure cloud: `public` (default), `usgovernment` or `china`. Sets the Resource Manager, \
+                         the sign-in authority, the token scopes (ARM, storage, Azure ML data plane), the storage \
+                         suffix and the studio host. Env: `ARM_ENVIRONMENT`.",
+                    ),
+            )
+            .attribute(
+                Attribute::string("metadata_host")
+                    .optional()
+                    .describe(
+                        "Host name (and port) serving the ARM cloud metadata document \
+                         (`https://<host>/metadata/endpoints?api-version=2022-09-01`), for a custom cloud such \
+                         as Azure Stack or a local emulator; wins over `environment`. Env: `ARM_METADATA_HOSTNAME`.",
+                    ),
+            )
+            .attribute(
                 Attribute::string("resource_manager_endpoint")
                     .optional()
                     .validate(https())
-                    .describe("Azure Resource Manager endpoint, for sovereign clouds or a local emulator. Default `https://management.azure.com`. Env: `ARM_RESOURCE_MANAGER_ENDPOINT`."),
+                    .describe("Azure Resource Manager endpoint; overrides the cloud's (`environment` / `metadata_host`), keeping its token scope. Default `https://management.azure.com`. Env: `ARM_RESOURCE_MANAGER_ENDPOINT`."),
             )
             .attribute(
                 Attribute::string("authority_host")
                     .optional()
                     .validate(https())
-                    .describe("Microsoft Entra authority host. Default `https://login.microsoftonline.com`. Env: `ARM_AUTHORITY_HOST`, `AZURE_AUTHORITY_HOST`."),
+                    .describe("Microsoft Entra authority host; overrides the cloud's. Default `https://login.microsoftonline.com`. Env: `ARM_AUTHORITY_HOST`, `AZURE_AUTHORITY_HOST`."),
             )
             .attribute(Attribute::string("resource_group_name").optional().describe("Resource group of the default Azure ML workspace. Env: `CLARA_RESOURCE_GROUP_NAME`."))
             .attribute(
@@ -169,6 +247,15 @@ impl Provider for ClaraProvider {
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        if let Some(host) = config.get("metadata_host").as_str() {
+            if let Err(e) = clara_azure::Cloud::metadata_url(host) {
+                diags.attr_error(
+                    clara_framework::AttrPath::root("metadata_host"),
+                    "Invalid metadata_host",
+                    e,
+                );
+            }
+        }
         let ws = config.get("workspace_name");
         let rg = config.get("resource_group_name");
         if ws.is_null() != rg.is_null() && !ws.is_unknown() && !rg.is_unknown() {
@@ -193,15 +280,25 @@ impl Provider for ClaraProvider {
     ) -> Option<ClaraClient> {
         tracing::debug!(terraform_version, "configuring provider");
         let subscription_id = setting(config, "subscription_id", &["ARM_SUBSCRIPTION_ID"]);
-        let endpoint = setting(
+        let http = match clara_azure::http::build_http_client(
+            &clara_azure::http::HttpClientOptions::from_env(),
+        ) {
+            Ok(h) => h,
+            Err(e) => {
+                diags.error("Cannot set up HTTPS", e.to_string());
+                return None;
+            }
+        };
+        let (cloud, custom_cloud) = cloud(config, &http, diags).await?;
+        let endpoint = match setting(
             config,
             "resource_manager_endpoint",
             &["ARM_RESOURCE_MANAGER_ENDPOINT"],
         )
-        .unwrap_or_else(|| DEFAULT_RESOURCE_MANAGER.to_string());
-        let endpoint = match url::Url::parse(&endpoint) {
-            Ok(u) => u,
-            Err(e) => {
+        .map(|s| url::Url::parse(&s))
+        {
+            Some(Ok(u)) => u,
+            Some(Err(e)) => {
                 diags.attr_error(
                     clara_framework::AttrPath::root("resource_manager_endpoint"),
                     "Invalid endpoint",
@@ -209,6 +306,7 @@ impl Provider for ClaraProvider {
                 );
                 return None;
             }
+            None => cloud.resource_manager.clone(),
         };
         let authority_host = match setting(
             config,
@@ -226,7 +324,8 @@ impl Provider for ClaraProvider {
                 return None;
             }
             Some(Ok(u)) => Some(u),
-            None => None,
+            // Public Azure is azure_identity's own default.
+            None => custom_cloud.then(|| cloud.authority.clone()),
         };
         let auth = AuthSettings {
             tenant_id: setting(config, "tenant_id", &["ARM_TENANT_ID"]),
@@ -288,15 +387,6 @@ impl Provider for ClaraProvider {
         let cache_directory = setting(config, "cache_directory", &["CLARA_CACHE_DIR"])
             .map(std::path::PathBuf::from)
             .unwrap_or_else(default_cache_dir);
-        let http = match clara_azure::http::build_http_client(
-            &clara_azure::http::HttpClientOptions::from_env(),
-        ) {
-            Ok(h) => h,
-            Err(e) => {
-                diags.error("Cannot set up HTTPS", e.to_string());
-                return None;
-            }
-        };
         let credential = match clara_azure::auth::credential(&auth, &http).await {
             Ok(c) => c,
             Err(e) => {
@@ -306,6 +396,13 @@ impl Provider for ClaraProvider {
         };
         let mut options = ArmOptions::new(endpoint, API_VERSION, credential.clone(), http.clone());
         options.retry = retry_policy();
+        options.scope = cloud.arm_scope.clone();
+        tracing::debug!(
+            cloud = %cloud.name,
+            resource_manager = %options.endpoint,
+            arm_scope = %cloud.arm_scope,
+            "Azure cloud"
+        );
         let arm = ArmClient::new(options);
         Some(ClaraClient {
             arm: Arc::new(arm),
@@ -314,6 +411,7 @@ impl Provider for ClaraProvider {
             ngc,
             http,
             storage_blob_endpoint,
+            cloud: Arc::new(cloud),
             cache_directory,
             lookups: Default::default(),
             cancel: Default::default(),

@@ -8,6 +8,7 @@
 //! The signing key is generated once per state dir (`DIR/entra_signing.pk8`), so tokens
 //! survive a restart; its public half is served as the tenant's JWKS.
 
+use crate::metadata::CloudShape;
 use std::path::Path as FsPath;
 
 use aws_lc_rs::encoding::AsDer;
@@ -168,7 +169,7 @@ async fn token(
         );
     }
     let resource = resources[0];
-    if Audience::in_cloud(resource, &app.base_url).is_none() {
+    if Audience::in_cloud(resource, &app.base_url, app.config.cloud).is_none() {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_resource",
@@ -459,30 +460,47 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// Public Azure's resources (the default cloud shape).
     pub fn of(resource: &str) -> Option<Audience> {
-        match resource.trim_end_matches('/').to_ascii_lowercase().as_str() {
-            "https://management.azure.com" | "https://management.core.windows.net" => {
-                Some(Audience::Arm)
-            }
-            "https://storage.azure.com" => Some(Audience::Storage),
-            "https://ml.azure.com" => Some(Audience::Ml),
-            _ => None,
+        Audience::of_in(resource, CloudShape::Public)
+    }
+
+    /// The resources of the real cloud whose names the emulator wears (config `cloud`, see
+    /// metadata.rs): ARM's two audiences as that cloud's metadata lists them, the storage
+    /// resource (`https://storage.azure.com`, the same in every cloud: go-azure-sdk
+    /// `StorageAPI`) and the Azure ML data plane (azure-ai-ml 1.35.2 `_environments`,
+    /// `aml_resource_id`). A US Government tenant does not know public Azure's ARM.
+    pub fn of_in(resource: &str, cloud: CloudShape) -> Option<Audience> {
+        let r = resource.trim_end_matches('/').to_ascii_lowercase();
+        if cloud
+            .arm_audiences()
+            .iter()
+            .any(|a| a.trim_end_matches('/') == r)
+        {
+            Some(Audience::Arm)
+        } else if r == "https://storage.azure.com" {
+            Some(Audience::Storage)
+        } else if r == cloud.ml_audience() {
+            Some(Audience::Ml)
+        } else {
+            None
         }
     }
 
-    /// [`Audience::of`], plus the emulator's own cloud: its `resourceManager` URL (`<base>/`,
+    /// [`Audience::of_in`], plus the emulator's own cloud: its `resourceManager` URL (`<base>/`,
     /// see metadata.rs, also listed in the document's `authentication.audiences`) names ARM,
     /// as `https://management.azure.com/` does in AzureCloud. azure-ai-ml 1.35.2 asks for
     /// exactly that: `_azure_environments._get_cloud_information_from_metadata` sets
-    /// `credential_scopes = [resourceManager.strip("/") + "/.default"]`.
-    pub fn in_cloud(resource: &str, base_url: &str) -> Option<Audience> {
+    /// `credential_scopes = [resourceManager.strip("/") + "/.default"]`; so does
+    /// go-azure-sdk (`ResourceManagerAPI`: "endpoint and resource ID are the same").
+    pub fn in_cloud(resource: &str, base_url: &str, cloud: CloudShape) -> Option<Audience> {
         if resource
             .trim_end_matches('/')
             .eq_ignore_ascii_case(base_url.trim_end_matches('/'))
         {
             return Some(Audience::Arm);
         }
-        Audience::of(resource)
+        Audience::of_in(resource, cloud)
     }
 }
 
@@ -692,15 +710,15 @@ pub fn check_bearer(
         .with_header("www-authenticate", challenge));
     }
     let aud = claims["aud"].as_str().unwrap_or_default();
-    let audience = Audience::in_cloud(aud, &app.base_url).filter(|a| family.accepts(*a));
+    let audience =
+        Audience::in_cloud(aud, &app.base_url, app.config.cloud).filter(|a| family.accepts(*a));
     let Some(audience) = audience else {
+        let cloud = app.config.cloud;
+        let both = |a: &str| format!("'{a}/','{a}'");
+        let [core, arm] = cloud.arm_audiences().map(|a| a.trim_end_matches('/'));
         let allowed = match family {
-            RouteFamily::Arm => {
-                "'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'"
-            }
-            RouteFamily::MlDataPlane => {
-                "'https://ml.azure.com/','https://ml.azure.com','https://management.core.windows.net/','https://management.azure.com/'"
-            }
+            RouteFamily::Arm => format!("{},{}", both(core), both(arm)),
+            RouteFamily::MlDataPlane => format!("{},'{core}/','{arm}/'", both(cloud.ml_audience())),
         };
         return Err(ArmError::unauthorized(
             "InvalidAuthenticationTokenAudience",
@@ -870,16 +888,43 @@ mod tests {
         assert_eq!(Audience::of("https://vault.azure.net"), None);
         // The emulator's cloud: its resourceManager URL is ARM's resource there.
         let base = "https://127.0.0.1:8443";
-        assert_eq!(Audience::in_cloud(base, base), Some(Audience::Arm));
         assert_eq!(
-            Audience::in_cloud("https://127.0.0.1:8443/", base),
+            Audience::in_cloud(base, base, CloudShape::Public),
             Some(Audience::Arm)
         );
-        assert_eq!(Audience::in_cloud("https://127.0.0.1:9999", base), None);
         assert_eq!(
-            Audience::in_cloud("https://ml.azure.com", base),
+            Audience::in_cloud("https://127.0.0.1:8443/", base, CloudShape::Public),
+            Some(Audience::Arm)
+        );
+        assert_eq!(
+            Audience::in_cloud("https://127.0.0.1:9999", base, CloudShape::Public),
+            None
+        );
+        assert_eq!(
+            Audience::in_cloud("https://ml.azure.com", base, CloudShape::Public),
             Some(Audience::Ml)
         );
+        // Wearing US Government's names: its ARM and ML audiences, not public Azure's.
+        let gov = CloudShape::UsGovernment;
+        assert_eq!(
+            Audience::of_in("https://management.usgovcloudapi.net/", gov),
+            Some(Audience::Arm)
+        );
+        assert_eq!(
+            Audience::of_in("https://management.core.usgovcloudapi.net", gov),
+            Some(Audience::Arm)
+        );
+        assert_eq!(
+            Audience::of_in("https://ml.azure.us", gov),
+            Some(Audience::Ml)
+        );
+        assert_eq!(
+            Audience::of_in("https://storage.azure.com", gov),
+            Some(Audience::Storage)
+        );
+        assert_eq!(Audience::of_in("https://management.azure.com", gov), None);
+        assert_eq!(Audience::of_in("https://ml.azure.com", gov), None);
+        assert_eq!(Audience::in_cloud(base, base, gov), Some(Audience::Arm));
         assert!(RouteFamily::MlDataPlane.accepts(Audience::Arm));
         assert!(!RouteFamily::Arm.accepts(Audience::Storage));
         assert!(!RouteFamily::MlDataPlane.accepts(Audience::Storage));

@@ -36,6 +36,9 @@ pub struct Config {
     pub computes: crate::arm::compute::model::ComputesConfig,
     /// Extra service principals with their role names (see README, "Principals and roles").
     pub principals: Vec<crate::auth::PrincipalConfig>,
+    /// Whose service names the cloud metadata and token audiences wear: `public` (default)
+    /// or `usgovernment` (see README, "Cloud metadata").
+    pub cloud: crate::metadata::CloudShape,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +83,7 @@ impl Default for Config {
             ngc: Default::default(),
             computes: Default::default(),
             principals: Vec::new(),
+            cloud: Default::default(),
         }
     }
 }

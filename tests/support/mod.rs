@@ -492,6 +492,11 @@ impl Workspace {
         self.env.push((k.into(), v.into()));
     }
 
+    /// Drops a variable the harness sets (e.g. an endpoint override).
+    pub fn remove_env(&mut self, k: &str) {
+        self.env.retain(|(key, _)| key != k);
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(terraform_bin());
         c.current_dir(&self.dir).args(args);
