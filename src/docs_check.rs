@@ -69,3 +69,77 @@ fn every_attribute_is_described_and_documented() {
         gaps.join("\n")
     );
 }
+
+/// HCL type-constraint spelling of a function's parameter or return type.
+fn hcl_type(ty: &clara_framework::Type) -> String {
+    use clara_framework::Type;
+    match ty {
+        Type::String => "string".into(),
+        Type::Number => "number".into(),
+        Type::Bool => "bool".into(),
+        Type::Dynamic => "any".into(),
+        Type::List(e) => format!("list({})", hcl_type(e)),
+        Type::Set(e) => format!("set({})", hcl_type(e)),
+        Type::Map(e) => format!("map({})", hcl_type(e)),
+        Type::Object(attrs) => format!(
+            "object({{{}}})",
+            attrs
+                .iter()
+                .map(|(k, t)| format!("{k}={}", hcl_type(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Type::Tuple(es) => format!(
+            "tuple([{}])",
+            es.iter().map(hcl_type).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Each function's page carries the signature, parameters and summary the provider serves,
+/// and embeds its example file verbatim.
+#[test]
+fn every_function_has_a_page_matching_its_definition() {
+    let mut gaps = Vec::new();
+    let functions = ClaraProvider.functions();
+    assert_eq!(functions.len(), 4);
+    for f in functions {
+        let name = f.name();
+        let page = read(&format!("docs/functions/{name}.md"));
+        let params = f.parameters();
+        let signature = format!(
+            "{name}({}) {}",
+            params
+                .iter()
+                .map(|p| format!("{} {}", p.name, hcl_type(&p.ty)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            hcl_type(&f.return_type())
+        );
+        if !page.contains(&signature) {
+            gaps.push(format!("{name}: signature {signature} not in its page"));
+        }
+        if !page.contains(&format!("  {}\n", f.summary())) {
+            gaps.push(format!("{name}: summary not in the page's description"));
+        }
+        for (i, p) in params.iter().enumerate() {
+            let nullable = if p.allow_null { ", Nullable" } else { "" };
+            let line = format!(
+                "{}. `{}` (String{nullable}) {}",
+                i + 1,
+                p.name,
+                p.description
+            );
+            if !page.contains(&line) {
+                gaps.push(format!("{name}: argument line {line:?} not in its page"));
+            }
+        }
+        let example = read(&format!("examples/functions/{name}/function.tf"));
+        if !page.contains(example.trim_end()) {
+            gaps.push(format!(
+                "{name}: examples/functions/{name}/function.tf not embedded as is"
+            ));
+        }
+    }
+    assert!(gaps.is_empty(), "stale function docs:\n{}", gaps.join("\n"));
+}

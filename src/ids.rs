@@ -214,7 +214,7 @@ impl ChildId {
     }
 }
 
-fn parse_prefix(id: &str) -> Result<(WorkspaceId, Vec<&str>), String> {
+pub(crate) fn parse_prefix(id: &str) -> Result<(WorkspaceId, Vec<&str>), String> {
     let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
     let shape = || {
         format!(

@@ -495,4 +495,8 @@ impl Provider for ClaraProvider {
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<ClaraClient>>> {
         vec![Arc::new(data_sources::azureml_vm_sizes::VmSizes)]
     }
+
+    fn functions(&self) -> Vec<Arc<dyn clara_framework::Function>> {
+        crate::functions::all()
+    }
 }

@@ -3,10 +3,12 @@
 //! - [`schema`]: attributes, blocks, plan behaviour;
 //! - [`plan`]: the generic plan engine and config validation;
 //! - [`resource`]: the Provider / Resource / DataSource traits;
+//! - [`function`]: provider-defined functions;
 //! - [`server`]: the tfplugin5 service over any `Provider`;
 //! - [`model`]: serde-typed views of values.
 
 pub mod diag;
+pub mod function;
 pub mod model;
 pub mod plan;
 pub mod resource;
@@ -18,6 +20,7 @@ mod wire;
 pub use async_trait::async_trait;
 pub use clara_tfplugin::{Type, Value};
 pub use diag::{AttrPath, Diagnostics};
+pub use function::{Function, FunctionError, Parameter};
 pub use resource::{
     ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
 };

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use clara_tfplugin::Value;
 
 use crate::diag::{AttrPath, Diagnostics};
+use crate::function::Function;
 use crate::schema::Schema;
 
 /// Per-operation defaults for the `timeouts` block the framework adds to a resource.
@@ -150,4 +151,8 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Option<Self::Client>;
     fn resources(&self) -> Vec<Arc<dyn Resource<Self::Client>>>;
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<Self::Client>>>;
+    /// Provider-defined functions (`provider::<name>::<function>`), served without configuration.
+    fn functions(&self) -> Vec<Arc<dyn Function>> {
+        Vec::new()
+    }
 }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::diag::{AttrPath, Diagnostics};
+use crate::function::{Function, FunctionError};
 use crate::plan::{plan, validate_config};
 use crate::resource::{
     ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
@@ -40,6 +41,7 @@ pub struct ProviderServer<P: Provider> {
     provider_schema: Schema,
     resources: HashMap<&'static str, ResourceEntry<P::Client>>,
     data_sources: HashMap<&'static str, DataSourceEntry<P::Client>>,
+    functions: HashMap<&'static str, Arc<dyn Function>>,
     client: RwLock<Option<Arc<P::Client>>>,
     /// Cancelled by the Stop RPC; a fresh token replaces it so a long-lived (debug) process
     /// can serve later walks.
@@ -86,11 +88,17 @@ impl<P: Provider> ProviderServer<P> {
                 )
             })
             .collect();
+        let functions = provider
+            .functions()
+            .into_iter()
+            .map(|f| (f.name(), f))
+            .collect();
         ProviderServer {
             provider,
             provider_schema,
             resources,
             data_sources,
+            functions,
             client: RwLock::new(None),
             stop: RwLock::new(CancellationToken::new()),
             ledger: PlanLedger::default(),
@@ -141,6 +149,59 @@ impl<P: Provider> ProviderServer<P> {
                 None
             }
         }
+    }
+}
+
+impl<P: Provider> ProviderServer<P> {
+    fn function_definitions(&self) -> HashMap<String, pb::Function> {
+        self.functions
+            .iter()
+            .map(|(n, f)| (n.to_string(), wire::function(f.as_ref())))
+            .collect()
+    }
+}
+
+/// Decodes each argument with its parameter's type, calls, and encodes the result with the
+/// declared return type (a result that does not fit it is the function's bug, reported).
+fn call(f: &dyn Function, args: &[pb::DynamicValue]) -> Result<pb::DynamicValue, FunctionError> {
+    let params = f.parameters();
+    if args.len() != params.len() {
+        return Err(FunctionError::call(format!(
+            "{} takes {} argument(s), got {}",
+            f.name(),
+            params.len(),
+            args.len()
+        )));
+    }
+    let mut values = Vec::with_capacity(args.len());
+    for (i, (p, dv)) in params.iter().zip(args).enumerate() {
+        let mut diags = Diagnostics::new();
+        let v = wire::decode(Some(dv), &p.ty, &mut diags);
+        if diags.has_errors() {
+            return Err(FunctionError::argument(
+                i,
+                format!("{} could not be decoded as {:?}", p.name, p.ty),
+            ));
+        }
+        if v.is_null() && !p.allow_null {
+            return Err(FunctionError::argument(
+                i,
+                format!("{} must not be null", p.name),
+            ));
+        }
+        values.push(v);
+    }
+    let result = f.call(&values)?;
+    let ty = f.return_type();
+    match result.try_to_msgpack(&ty) {
+        Ok(msgpack) => Ok(pb::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        }),
+        Err(e) => Err(FunctionError::call(format!(
+            "{} produced a value that does not match its return type: {e}",
+            f.name()
+        ))),
     }
 }
 
@@ -247,7 +308,45 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 move_resource_state: false,
                 generate_resource_config: false,
             }),
+            functions: self.function_definitions(),
             ..Default::default()
+        }))
+    }
+
+    async fn get_functions(
+        &self,
+        _req: Request<pb::get_functions::Request>,
+    ) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(pb::get_functions::Response {
+            functions: self.function_definitions(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn call_function(
+        &self,
+        req: Request<pb::call_function::Request>,
+    ) -> Result<Response<pb::call_function::Response>, Status> {
+        let req = req.into_inner();
+        let outcome = match self.functions.get(req.name.as_str()) {
+            None => Err(FunctionError::call(format!(
+                "this provider has no function named {:?}",
+                req.name
+            ))),
+            Some(f) => call(f.as_ref(), &req.arguments),
+        };
+        Ok(Response::new(match outcome {
+            Ok(result) => pb::call_function::Response {
+                result: Some(result),
+                error: None,
+            },
+            Err(e) => pb::call_function::Response {
+                result: None,
+                error: Some(pb::FunctionError {
+                    text: e.message,
+                    function_argument: e.argument.map(|i| i as i64),
+                }),
+            },
         }))
     }
 
@@ -634,5 +733,128 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         Ok(Response::new(pb::stop::Response {
             error: String::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod function_tests {
+    use super::*;
+    use crate::function::Parameter;
+    use pb::provider_server::Provider as _;
+
+    struct Join;
+    impl Function for Join {
+        fn name(&self) -> &'static str {
+            "join2"
+        }
+        fn parameters(&self) -> Vec<Parameter> {
+            vec![
+                Parameter::string("left", "left part"),
+                Parameter::string("right", "right part").nullable(),
+            ]
+        }
+        fn return_type(&self) -> Type {
+            Type::String
+        }
+        fn summary(&self) -> &'static str {
+            "joins"
+        }
+        fn description(&self) -> String {
+            "Joins two strings.".into()
+        }
+        fn call(&self, args: &[Value]) -> Result<Value, FunctionError> {
+            let left = args[0].as_str().unwrap_or_default();
+            match args[1].as_str() {
+                Some("bad") => Err(FunctionError::argument(1, "right may not be \"bad\"")),
+                // A bug: a list where a string was declared.
+                Some("list") => Ok(Value::List(vec![s("x")])),
+                Some(r) => Ok(Value::String(format!("{left}{r}"))),
+                None => Ok(Value::String(left.into())),
+            }
+        }
+    }
+
+    struct P;
+    #[async_trait::async_trait]
+    impl Provider for P {
+        type Client = ();
+        fn schema(&self) -> Schema {
+            Schema::new(0, Block::new("test"))
+        }
+        async fn configure(&self, _: &Value, _: &str, _: &mut Diagnostics) -> Option<()> {
+            Some(())
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource<()>>> {
+            Vec::new()
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource<()>>> {
+            Vec::new()
+        }
+        fn functions(&self) -> Vec<Arc<dyn Function>> {
+            vec![Arc::new(Join)]
+        }
+    }
+
+    async fn call(name: &str, args: &[Value]) -> pb::call_function::Response {
+        let server = ProviderServer::new(P);
+        let arguments = args
+            .iter()
+            .map(|v| wire::encode(v, &Type::String))
+            .collect();
+        server
+            .call_function(Request::new(pb::call_function::Request {
+                name: name.into(),
+                arguments,
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    fn s(v: &str) -> Value {
+        Value::String(v.into())
+    }
+
+    #[tokio::test]
+    async fn schema_declares_functions_and_calls_round_trip_the_wire() {
+        let server = ProviderServer::new(P);
+        let schema = server
+            .get_schema(Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        let f = &schema.functions["join2"];
+        assert_eq!(f.parameters.len(), 2);
+        assert_eq!(f.parameters[0].r#type, b"\"string\"");
+        assert!(!f.parameters[0].allow_null_value && f.parameters[1].allow_null_value);
+        assert!(!f.parameters[1].allow_unknown_values);
+        assert_eq!(f.r#return.as_ref().unwrap().r#type, b"\"string\"");
+        assert_eq!(f.summary, "joins");
+
+        let ok = call("join2", &[s("a"), s("b")]).await;
+        assert!(ok.error.is_none());
+        let v = Value::from_msgpack(&ok.result.unwrap().msgpack, &Type::String).unwrap();
+        assert_eq!(v, s("ab"));
+        let null_ok = call("join2", &[s("a"), Value::Null]).await;
+        assert!(null_ok.error.is_none(), "nullable parameter accepts null");
+
+        let e = call("join2", &[s("a"), s("bad")]).await.error.unwrap();
+        assert_eq!(
+            (e.function_argument, e.text.as_str()),
+            (Some(1), "right may not be \"bad\"")
+        );
+        let e = call("join2", &[Value::Null, s("b")]).await.error.unwrap();
+        assert_eq!(e.function_argument, Some(0), "{}", e.text);
+        let e = call("join2", &[s("a")]).await.error.unwrap();
+        assert_eq!(e.function_argument, None);
+        assert!(e.text.contains("takes 2 argument(s), got 1"), "{}", e.text);
+        let e = call("nope", &[]).await.error.unwrap();
+        assert!(e.text.contains("no function named \"nope\""), "{}", e.text);
+        let e = call("join2", &[s("a"), s("list")]).await.error.unwrap();
+        assert!(
+            e.text.contains("does not match its return type"),
+            "{}",
+            e.text
+        );
     }
 }

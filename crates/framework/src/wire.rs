@@ -4,6 +4,7 @@ use clara_tfplugin::pb::tfplugin5 as pb;
 use clara_tfplugin::{Type, Value};
 
 use crate::diag::{AttrPath, Diagnostics, PathStep, Severity};
+use crate::function::Function;
 use crate::schema::{Block, Nesting, Schema};
 
 pub fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, diags: &mut Diagnostics) -> Value {
@@ -113,5 +114,31 @@ fn block(b: &Block, version: i64) -> pb::schema::Block {
         description_kind: pb::StringKind::Markdown as i32,
         deprecated: b.deprecation.is_some(),
         deprecation_message: b.deprecation.clone().unwrap_or_default(),
+    }
+}
+
+pub fn function(f: &dyn Function) -> pb::Function {
+    use pb::function::{Parameter, Return};
+    pb::Function {
+        parameters: f
+            .parameters()
+            .into_iter()
+            .map(|p| Parameter {
+                name: p.name.to_string(),
+                r#type: p.ty.to_json_bytes(),
+                allow_null_value: p.allow_null,
+                allow_unknown_values: false,
+                description: p.description,
+                description_kind: pb::StringKind::Markdown as i32,
+            })
+            .collect(),
+        variadic_parameter: None,
+        r#return: Some(Return {
+            r#type: f.return_type().to_json_bytes(),
+        }),
+        summary: f.summary().to_string(),
+        description: f.description(),
+        description_kind: pb::StringKind::Markdown as i32,
+        deprecation_message: String::new(),
     }
 }

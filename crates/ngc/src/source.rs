@@ -330,7 +330,7 @@ pub(crate) fn decode(segment: &str) -> Option<String> {
 }
 
 /// org, team and name: letters, digits, `.`, `_`, `-`; not starting with `.` or `-`.
-fn check_segment(value: &str) -> Result<(), String> {
+pub fn check_segment(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("is empty".to_owned());
     }
@@ -348,7 +348,7 @@ fn check_segment(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_version(value: &str) -> Result<(), String> {
+pub fn check_version(value: &str) -> Result<(), String> {
     if value == "." || value == ".." {
         return Err(format!("version {value:?} is not a version"));
     }
