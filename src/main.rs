@@ -6,6 +6,7 @@ mod code_asset;
 mod data_sources;
 #[cfg(test)]
 mod docs_check;
+mod identity;
 mod ids;
 mod iso8601;
 mod ownership;

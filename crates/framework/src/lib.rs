@@ -19,7 +19,8 @@ pub use async_trait::async_trait;
 pub use clara_tfplugin::{Type, Value};
 pub use diag::{AttrPath, Diagnostics};
 pub use resource::{
-    ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
+    ApplyRequest, DataSource, IdentityAttribute, IdentitySchema, PlanLedger, PlanRequest, Provider,
+    Resource, ResourceIdentity, TimeoutDefaults,
 };
 pub use schema::{
     Attribute, Block, ModifierRequest, NestedBlock, Nesting, PlanAction, PlanModifier, Schema,
