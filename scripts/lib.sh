@@ -277,7 +277,10 @@ start_stack() {
 }
 JSON
   start_emulator "$dir/emulator" --config "$dir/emulator-config.json" || return 1
-  export ARM_RESOURCE_MANAGER_ENDPOINT=$CLARA_ENDPOINT ARM_AUTHORITY_HOST=$CLARA_ENDPOINT
+  # The emulator is a custom Azure cloud: its metadata document (/metadata/endpoints) names
+  # Resource Manager and the authority, as for Azure Stack (azurerm's metadata_host).
+  export ARM_METADATA_HOSTNAME=${CLARA_ENDPOINT#https://}
+  unset ARM_RESOURCE_MANAGER_ENDPOINT ARM_AUTHORITY_HOST
   export ARM_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000001
   export ARM_TENANT_ID=00000000-0000-0000-0000-0000000000aa
   export ARM_CLIENT_ID=11111111-1111-1111-1111-111111111111

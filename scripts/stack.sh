@@ -11,7 +11,8 @@
 #   scripts/stack.sh down    stop both (SIGTERM, SIGKILL after 10 s); nothing is left running
 #
 # Then:  source .run/env && terraform -chdir=examples/covid19-ct-finetune apply
-# .run/env only sets variables, so sourcing it never exits or changes your shell otherwise.
+# .run/env only sets (and unsets stale endpoint overrides of) variables, so sourcing it never
+# exits or changes your shell otherwise.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -43,7 +44,10 @@ up() {
   write_cli_config "$DIR/terraformrc"
   {
     echo "# clara local stack: source this file (make up wrote it; make down stops the stack)"
-    for v in TF_CLI_CONFIG_FILE SSL_CERT_FILE ARM_RESOURCE_MANAGER_ENDPOINT ARM_AUTHORITY_HOST \
+    # The emulator is a custom cloud read from ARM_METADATA_HOSTNAME; older per-endpoint
+    # overrides left in the shell would win over it.
+    echo "unset ARM_RESOURCE_MANAGER_ENDPOINT ARM_AUTHORITY_HOST AZURE_AUTHORITY_HOST ARM_ENVIRONMENT"
+    for v in TF_CLI_CONFIG_FILE SSL_CERT_FILE ARM_METADATA_HOSTNAME \
       ARM_SUBSCRIPTION_ID ARM_TENANT_ID ARM_CLIENT_ID ARM_CLIENT_SECRET \
       CLARA_RESOURCE_GROUP_NAME CLARA_WORKSPACE_NAME NGC_CLI_API_URL NGC_CLI_AUTH_URL \
       CLARA_STORAGE_BLOB_ENDPOINT CLARA_CACHE_DIR CLARA_ARM_POLL_MIN_MS CLARA_JOB_POLL_SCALE \

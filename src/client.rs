@@ -26,6 +26,8 @@ pub struct ClaraClient {
     pub http: reqwest::Client,
     /// `{account}` template overriding datastores' blob endpoints (Azurite, private endpoints).
     pub storage_blob_endpoint: Option<String>,
+    /// The Azure cloud (`environment` / `metadata_host`): token scopes, storage suffix, studio.
+    pub cloud: Arc<clara_azure::Cloud>,
     pub cache_directory: std::path::PathBuf,
     pub lookups: crate::azureml::Lookups,
     /// Long-running waits end when the framework drops their future (Stop, timeouts);

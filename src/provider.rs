@@ -18,10 +18,69 @@ use crate::ids::WorkspaceId;
 use crate::{data_sources, resources};
 
 pub const API_VERSION: &str = "2025-12-01";
-const DEFAULT_RESOURCE_MANAGER: &str = "https://management.azure.com";
 
 #[derive(Default)]
 pub struct ClaraProvider;
+
+/// `environment` accepts azurerm's names in any case (`Public`, `USGovernment`).
+struct OneOfIgnoreCase(&'static [&'static str]);
+
+impl clara_framework::validators::Validator for OneOfIgnoreCase {
+    fn validate(&self, value: &Value, path: &clara_framework::AttrPath, diags: &mut Diagnostics) {
+        if let Some(s) = value.as_str()
+            && !self.0.iter().any(|e| e.eq_ignore_ascii_case(s.trim()))
+        {
+            diags.attr_error(
+                path.clone(),
+                "Unknown Azure environment",
+                format!(
+                    "{path}: {}",
+                    clara_azure::Cloud::from_name(s).err().unwrap_or_default()
+                ),
+            );
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("one of {} (any case)", self.0.join(", "))
+    }
+}
+
+/// The cloud from `metadata_host` / `ARM_METADATA_HOSTNAME` (its metadata document), else
+/// `environment` / `ARM_ENVIRONMENT`, else public Azure; and whether one was chosen.
+async fn cloud(
+    config: &Value,
+    http: &reqwest::Client,
+    diags: &mut Diagnostics,
+) -> Option<(clara_azure::Cloud, bool)> {
+    if let Some(host) = setting(config, "metadata_host", &["ARM_METADATA_HOSTNAME"]) {
+        return match clara_azure::Cloud::fetch(http, &host).await {
+            Ok(c) => Some((c, true)),
+            Err(e) => {
+                diags.attr_error(
+                    clara_framework::AttrPath::root("metadata_host"),
+                    "Cannot read the cloud metadata",
+                    format!("metadata_host (ARM_METADATA_HOSTNAME) \"{host}\": {e}"),
+                );
+                None
+            }
+        };
+    }
+    match setting(config, "environment", &["ARM_ENVIRONMENT"]) {
+        None => Some((clara_azure::Cloud::public(), false)),
+        Some(name) => match clara_azure::Cloud::from_name(&name) {
+            Ok(c) => Some((c, true)),
+            Err(e) => {
+                diags.attr_error(
+                    clara_framework::AttrPath::root("environment"),
+                    "Unknown Azure environment",
+                    format!("environment (ARM_ENVIRONMENT): {e}"),
+                );
+                None
+            }
+        },
+    }
+}
 
 /// A string setting from the provider block, else the first set environment variable.
 fn setting(config: &Value, name: &str, env: &[&str]) -> Option<String> {
@@ -29,7 +88,11 @@ fn setting(config: &Value, name: &str, env: &[&str]) -> Option<String> {
         .get(name)
         .as_str()
         .map(str::to_string)
-        .or_else(|| env.iter().find_map(|k| std::env::var(k).ok()))
+        // An empty variable counts as unset, so the next name in the list is read.
+        .or_else(|| {
+            env.iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        })
         .filter(|s| !s.is_empty())
 }
 
@@ -106,17 +169,42 @@ impl Provider for ClaraProvider {
             .attribute(Attribute::bool("use_oidc").optional().describe("Sign in with an OIDC / workload identity federation token. Env: `ARM_USE_OIDC`."))
             .attribute(Attribute::string("oidc_token").optional().sensitive().describe("OIDC token to exchange. Env: `ARM_OIDC_TOKEN`."))
             .attribute(Attribute::string("oidc_token_file_path").optional().describe("File holding the OIDC token. Env: `ARM_OIDC_TOKEN_FILE_PATH`, `AZURE_FEDERATED_TOKEN_FILE`."))
+            .attribute(Attribute::string("oidc_request_token").optional().sensitive().describe("Bearer token for the CI job's OIDC token service. Env: `ARM_OIDC_REQUEST_TOKEN`, `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, `SYSTEM_ACCESSTOKEN`."))
+            .attribute(Attribute::string("oidc_request_url").optional().describe("URL of the CI job's OIDC token service (GitHub Actions or Azure DevOps). Env: `ARM_OIDC_REQUEST_URL`, `ACTIONS_ID_TOKEN_REQUEST_URL`, `SYSTEM_OIDCREQUESTURI`."))
+            .attribute(Attribute::string("ado_pipeline_service_connection_id").optional().describe("Azure DevOps service connection whose OIDC token is requested. Env: `ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID`, `ARM_OIDC_AZURE_SERVICE_CONNECTION_ID`."))
+            .attribute(Attribute::bool("use_aks_workload_identity").optional().describe("Sign in with AKS workload identity (`AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`). Env: `ARM_USE_AKS_WORKLOAD_IDENTITY`."))
+            .attribute(Attribute::string("client_certificate_path").optional().describe("Client certificate of the service principal: a PFX (PKCS#12, with `client_certificate_password`) or a PEM with the certificate and its unencrypted RSA key. Env: `ARM_CLIENT_CERTIFICATE_PATH`."))
+            .attribute(Attribute::string("client_certificate_password").optional().sensitive().describe("Password of the client certificate. Env: `ARM_CLIENT_CERTIFICATE_PASSWORD`."))
+            .attribute(
+                Attribute::string("environment")
+                    .optional()
+                    .validate(OneOfIgnoreCase(clara_azure::cloud::ENVIRONMENTS))
+                    .describe(
+                        "Azure cloud: `public` (default), `usgovernment` or `china`. Sets the Resource Manager, \
+                         the sign-in authority, the token scopes (ARM, storage, Azure ML data plane), the storage \
+                         suffix and the studio host. Env: `ARM_ENVIRONMENT`.",
+                    ),
+            )
+            .attribute(
+                Attribute::string("metadata_host")
+                    .optional()
+                    .describe(
+                        "Host name (and port) serving the ARM cloud metadata document \
+                         (`https://<host>/metadata/endpoints?api-version=2022-09-01`), for a custom cloud such \
+                         as Azure Stack or a local emulator; wins over `environment`. Env: `ARM_METADATA_HOSTNAME`.",
+                    ),
+            )
             .attribute(
                 Attribute::string("resource_manager_endpoint")
                     .optional()
                     .validate(https())
-                    .describe("Azure Resource Manager endpoint, for sovereign clouds or a local emulator. Default `https://management.azure.com`. Env: `ARM_RESOURCE_MANAGER_ENDPOINT`."),
+                    .describe("Azure Resource Manager endpoint; overrides the cloud's (`environment` / `metadata_host`), keeping its token scope. Default `https://management.azure.com`. Env: `ARM_RESOURCE_MANAGER_ENDPOINT`."),
             )
             .attribute(
                 Attribute::string("authority_host")
                     .optional()
                     .validate(https())
-                    .describe("Microsoft Entra authority host. Default `https://login.microsoftonline.com`. Env: `ARM_AUTHORITY_HOST`, `AZURE_AUTHORITY_HOST`."),
+                    .describe("Microsoft Entra authority host; overrides the cloud's. Default `https://login.microsoftonline.com`. Env: `ARM_AUTHORITY_HOST`, `AZURE_AUTHORITY_HOST`."),
             )
             .attribute(Attribute::string("resource_group_name").optional().describe("Resource group of the default Azure ML workspace. Env: `CLARA_RESOURCE_GROUP_NAME`."))
             .attribute(
@@ -169,6 +257,15 @@ impl Provider for ClaraProvider {
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        if let Some(host) = config.get("metadata_host").as_str() {
+            if let Err(e) = clara_azure::Cloud::metadata_url(host) {
+                diags.attr_error(
+                    clara_framework::AttrPath::root("metadata_host"),
+                    "Invalid metadata_host",
+                    e,
+                );
+            }
+        }
         let ws = config.get("workspace_name");
         let rg = config.get("resource_group_name");
         if ws.is_null() != rg.is_null() && !ws.is_unknown() && !rg.is_unknown() {
@@ -193,15 +290,25 @@ impl Provider for ClaraProvider {
     ) -> Option<ClaraClient> {
         tracing::debug!(terraform_version, "configuring provider");
         let subscription_id = setting(config, "subscription_id", &["ARM_SUBSCRIPTION_ID"]);
-        let endpoint = setting(
+        let http = match clara_azure::http::build_http_client(
+            &clara_azure::http::HttpClientOptions::from_env(),
+        ) {
+            Ok(h) => h,
+            Err(e) => {
+                diags.error("Cannot set up HTTPS", e.to_string());
+                return None;
+            }
+        };
+        let (cloud, custom_cloud) = cloud(config, &http, diags).await?;
+        let endpoint = match setting(
             config,
             "resource_manager_endpoint",
             &["ARM_RESOURCE_MANAGER_ENDPOINT"],
         )
-        .unwrap_or_else(|| DEFAULT_RESOURCE_MANAGER.to_string());
-        let endpoint = match url::Url::parse(&endpoint) {
-            Ok(u) => u,
-            Err(e) => {
+        .map(|s| url::Url::parse(&s))
+        {
+            Some(Ok(u)) => u,
+            Some(Err(e)) => {
                 diags.attr_error(
                     clara_framework::AttrPath::root("resource_manager_endpoint"),
                     "Invalid endpoint",
@@ -209,6 +316,7 @@ impl Provider for ClaraProvider {
                 );
                 return None;
             }
+            None => cloud.resource_manager.clone(),
         };
         let authority_host = match setting(
             config,
@@ -226,11 +334,67 @@ impl Provider for ClaraProvider {
                 return None;
             }
             Some(Ok(u)) => Some(u),
-            None => None,
+            // Public Azure is azure_identity's own default.
+            None => custom_cloud.then(|| cloud.authority.clone()),
+        };
+        // azurerm: use_aks_workload_identity reads tenant, client and token file from the
+        // variables AKS injects into a workload-identity pod.
+        let aks = flag(
+            config,
+            "use_aks_workload_identity",
+            "ARM_USE_AKS_WORKLOAD_IDENTITY",
+            false,
+        );
+        let (tenant_env, client_env): (&[&str], &[&str]) = if aks {
+            (
+                &["ARM_TENANT_ID", "AZURE_TENANT_ID"],
+                &["ARM_CLIENT_ID", "AZURE_CLIENT_ID"],
+            )
+        } else {
+            (&["ARM_TENANT_ID"], &["ARM_CLIENT_ID"])
         };
         let auth = AuthSettings {
-            tenant_id: setting(config, "tenant_id", &["ARM_TENANT_ID"]),
-            client_id: setting(config, "client_id", &["ARM_CLIENT_ID"]),
+            tenant_id: setting(config, "tenant_id", tenant_env),
+            client_id: setting(config, "client_id", client_env),
+            client_certificate_path: setting(
+                config,
+                "client_certificate_path",
+                &["ARM_CLIENT_CERTIFICATE_PATH"],
+            ),
+            client_certificate_password: setting(
+                config,
+                "client_certificate_password",
+                &["ARM_CLIENT_CERTIFICATE_PASSWORD"],
+            )
+            .map(Secret::new),
+            oidc_request_token: setting(
+                config,
+                "oidc_request_token",
+                &[
+                    "ARM_OIDC_REQUEST_TOKEN",
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                    "SYSTEM_ACCESSTOKEN",
+                ],
+            )
+            .map(Secret::new),
+            oidc_request_url: setting(
+                config,
+                "oidc_request_url",
+                &[
+                    "ARM_OIDC_REQUEST_URL",
+                    "ACTIONS_ID_TOKEN_REQUEST_URL",
+                    "SYSTEM_OIDCREQUESTURI",
+                ],
+            ),
+            ado_pipeline_service_connection_id: setting(
+                config,
+                "ado_pipeline_service_connection_id",
+                &[
+                    "ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID",
+                    "ARM_OIDC_AZURE_SERVICE_CONNECTION_ID",
+                ],
+            ),
+            use_aks_workload_identity: aks,
             // An empty client_secret written in the configuration is a mistake to report, not
             // a reason to try the next method (an empty ARM_CLIENT_SECRET counts as unset).
             client_secret: match config.get("client_secret").as_str() {
@@ -288,15 +452,6 @@ impl Provider for ClaraProvider {
         let cache_directory = setting(config, "cache_directory", &["CLARA_CACHE_DIR"])
             .map(std::path::PathBuf::from)
             .unwrap_or_else(default_cache_dir);
-        let http = match clara_azure::http::build_http_client(
-            &clara_azure::http::HttpClientOptions::from_env(),
-        ) {
-            Ok(h) => h,
-            Err(e) => {
-                diags.error("Cannot set up HTTPS", e.to_string());
-                return None;
-            }
-        };
         let credential = match clara_azure::auth::credential(&auth, &http).await {
             Ok(c) => c,
             Err(e) => {
@@ -306,6 +461,13 @@ impl Provider for ClaraProvider {
         };
         let mut options = ArmOptions::new(endpoint, API_VERSION, credential.clone(), http.clone());
         options.retry = retry_policy();
+        options.scope = cloud.arm_scope.clone();
+        tracing::debug!(
+            cloud = %cloud.name,
+            resource_manager = %options.endpoint,
+            arm_scope = %cloud.arm_scope,
+            "Azure cloud"
+        );
         let arm = ArmClient::new(options);
         Some(ClaraClient {
             arm: Arc::new(arm),
@@ -314,6 +476,7 @@ impl Provider for ClaraProvider {
             ngc,
             http,
             storage_blob_endpoint,
+            cloud: Arc::new(cloud),
             cache_directory,
             lookups: Default::default(),
             cancel: Default::default(),

@@ -155,7 +155,10 @@ async fn open_with(
         None => format!(
             "{}://{account}.blob.{}",
             p["protocol"].as_str().unwrap_or("https"),
-            p["endpoint"].as_str().unwrap_or("core.windows.net")
+            p["endpoint"]
+                .as_str()
+                .filter(|e| !e.is_empty())
+                .unwrap_or(&client.cloud.storage_suffix)
         ),
     };
     let url = match url::Url::parse(&account_url) {

@@ -14,9 +14,10 @@
 //!   show` prints it), the system properties bag and services (Studio, Tracking), and the
 //!   resource and queue defaults (`shmSize` 2g, `jobTier` Null).
 //!
-//! A case whose provider fix is on another branch, not yet on main, lists the differences it
-//! still plans in `Awaits` (with the fix it waits for) and runs in full: it fails on any other
-//! difference and on an awaited one that no longer shows. Each verdict is printed as a
+//! A case whose provider fix is on another branch, not yet on main, may list the differences
+//! it still plans in `Awaits` (with the fix and its commit; none today) and runs in full: it fails on any
+//! other difference and on an awaited one that no longer shows; once the fix's commit is
+//! merged (in HEAD's history), its awaits excuse nothing and the case demands "No changes". Each verdict is printed as a
 //! `CONFORMANCE <case>: No changes | AWAITS …` line (`--nocapture`).
 
 mod support;
@@ -51,7 +52,8 @@ fn conformance_workspace(hcl: &str) -> Workspace {
 }
 
 /// A difference the provider still plans against a conformance case, and the fix (not yet
-/// on main) that is meant to remove it. `what` is an attribute (one that forces replacement, or
+/// on main; its text names the commit) that is meant to remove it. Once that commit is in
+/// the checkout's history (the branch merged), the await no longer excuses anything. `what` is an attribute (one that forces replacement, or
 /// one an in-place update changes), `error: <summary>` for a planning error, or `create` /
 /// `delete`. The case still runs in full: it fails on any difference not listed here, and on
 /// a listed one that no longer shows (the fix has landed: drop its line, so the case then
@@ -63,15 +65,24 @@ struct Awaits {
     fix: &'static str,
 }
 
-const FIX_CLUSTER: &str = "branch cluster (f877f79): vm_size compared without case, the configured spelling kept in state";
-const FIX_CLUSTER_ENV: &str = "branch cluster (f877f79): azureml_environment import reads the rendered conda file back into conda_packages / pip_packages";
-const FIX_JOBS_OUTPUTS: &str = "branch jobs (2eb5ab9): undeclared outputs (the system `default`) kept out of the output blocks";
-const FIX_JOBS_DURATION: &str =
-    "branch jobs (2eb5ab9): timeout compared by meaning (PT4H = 14400s = 4h)";
-const FIX_JOBS_SHM: &str = "branch jobs (2eb5ab9): Azure's default shared memory (`resources.shmSize` 2g) reads back as an unset shm_size";
-const FIX_JOBS_IMPORT: &str =
-    "branch jobs (2eb5ab9): import reads back distribution, services and timeout";
-const FIX_NGC_IMPORT: &str = "branch ngc (cabafa6): ngc_asset import by datastore URI";
+/// Whether the commit a fix names (`(<hash>)`) is in the history of this checkout's HEAD
+/// (`git merge-base --is-ancestor`); not when git, the repository or the commit is missing.
+fn fix_is_merged(fix: &str) -> bool {
+    let Some(commit) = regex::Regex::new(r"\(([0-9a-f]{7,40})\)")
+        .unwrap()
+        .captures(fix)
+        .map(|c| c[1].to_string())
+    else {
+        return false;
+    };
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo_root())
+        .args(["merge-base", "--is-ancestor", &commit, "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 /// Whether an `after_unknown` member marks anything unknown.
 fn any_true(v: &Json) -> bool {
@@ -192,6 +203,16 @@ fn assert_plans_no_changes(ws: &Workspace, case: &str, awaits: &[Awaits]) {
 
 /// Every difference found must be awaited, and every awaited one found (see [`Awaits`]).
 fn judge(case: &str, found: Vec<(String, String)>, text: &str, awaits: &[Awaits]) {
+    // An await whose fix commit is in this checkout's history excuses nothing any more.
+    let (merged, awaits): (Vec<Awaits>, Vec<Awaits>) =
+        awaits.iter().copied().partition(|x| fix_is_merged(x.fix));
+    for x in &merged {
+        println!(
+            "CONFORMANCE {case}: {} — `{}` no longer excused: {} is merged",
+            x.addr, x.what, x.fix
+        );
+    }
+    let awaits = &awaits[..];
     let listed = |a: &str, w: &str| awaits.iter().any(|x| x.addr == a && x.what == w);
     let unexpected: Vec<String> = found
         .iter()
@@ -277,12 +298,6 @@ resource "azureml_gpu_cluster" "c" {
 }
 "#;
 
-const CLUSTER_AWAITS: [Awaits; 1] = [Awaits {
-    addr: "azureml_gpu_cluster.c",
-    what: "vm_size",
-    fix: FIX_CLUSTER,
-}];
-
 /// Azure's answer for a cluster the provider created: `vmSize` upper-cased
 /// (azure-rest-api-specs#20216, azurerm#17562) and the idle time in ISO 8601.
 fn azure_cluster_shapes(ws: &Workspace, id: &str) {
@@ -342,7 +357,7 @@ fn gpu_cluster_with_azures_real_shapes_plans_no_changes() {
         &format!("{case}, import"),
         "azureml_gpu_cluster.c",
         &id,
-        &CLUSTER_AWAITS,
+        &[],
     );
     // Nothing was re-created behind the plans.
     assert_eq!(ws.emulator.count_ops("compute.create", true), 1);
@@ -386,7 +401,7 @@ resource "azureml_gpu_cluster" "c" {{
         "gpu_cluster Microsoft's Compute_Get example",
         "azureml_gpu_cluster.c",
         &id,
-        &CLUSTER_AWAITS,
+        &[],
     );
     assert!(
         ws.emulator.count_ops("raw.get", true) >= 2,
@@ -429,24 +444,6 @@ resource "azureml_environment" "e" {
     );
 }
 
-const ENV_AWAITS: [Awaits; 3] = [
-    Awaits {
-        addr: "azureml_environment.e",
-        what: "conda_file",
-        fix: FIX_CLUSTER_ENV,
-    },
-    Awaits {
-        addr: "azureml_environment.e",
-        what: "conda_packages",
-        fix: FIX_CLUSTER_ENV,
-    },
-    Awaits {
-        addr: "azureml_environment.e",
-        what: "pip_packages",
-        fix: FIX_CLUSTER_ENV,
-    },
-];
-
 #[test]
 fn environment_created_then_imported_plans_no_changes() {
     let hcl = r#"
@@ -470,7 +467,7 @@ output "id" { value = azureml_environment.e.id }
         "environment with packages, import",
         "azureml_environment.e",
         &id,
-        &ENV_AWAITS,
+        &[],
     );
     assert_eq!(ws.emulator.count_ops("environment.create", true), 1);
 }
@@ -561,29 +558,6 @@ output "env_id" {{ value = azureml_environment.e.id }}
     );
     // Refresh of what this state manages: no change.
     assert_plans_no_changes(&ws, &format!("{case}, refresh"), &[]);
-    let import_awaits = [
-        CLUSTER_AWAITS[0],
-        Awaits {
-            addr: "clara_training_run.r",
-            what: "compute",
-            fix: FIX_CLUSTER,
-        },
-        Awaits {
-            addr: "clara_training_run.r",
-            what: "output",
-            fix: FIX_JOBS_OUTPUTS,
-        },
-        Awaits {
-            addr: "clara_training_run.r",
-            what: "timeout",
-            fix: FIX_JOBS_DURATION,
-        },
-        Awaits {
-            addr: "clara_training_run.r",
-            what: "shm_size",
-            fix: FIX_JOBS_SHM,
-        },
-    ];
     // Every resource imported into an empty state.
     let _ = std::fs::remove_file(ws.dir.join("terraform.tfstate"));
     let _ = std::fs::remove_file(ws.dir.join("terraform.tfstate.backup"));
@@ -594,11 +568,7 @@ output "env_id" {{ value = azureml_environment.e.id }}
     ] {
         assert!(import(&ws, addr, rid).is_none(), "import {addr} failed");
     }
-    let import_awaits: Vec<Awaits> = import_awaits
-        .into_iter()
-        .chain(ENV_AWAITS.iter().take(2).copied())
-        .collect();
-    assert_plans_no_changes(&ws, &format!("{case}, import"), &import_awaits);
+    assert_plans_no_changes(&ws, &format!("{case}, import"), &[]);
     // Neither the plans nor the imports submitted anything: still one job.
     assert_eq!(ws.emulator.count_ops("job.create", true), 1);
 }
@@ -639,7 +609,6 @@ resource "clara_training_run" "r" {{
     type = "JupyterLab"
     port = 1
   }}
-  wait_for_completion = false
 }}
 "#
     );
@@ -684,19 +653,13 @@ resource "clara_training_run" "r" {{
     body["name"] = json!("example-job");
     body["type"] = json!("Microsoft.MachineLearningServices/workspaces/jobs");
     seed(&ws, json!({"path": id, "body": body}));
-    // Today the import reads back neither `distribution`, `service` nor `timeout` by meaning,
-    // so the plan wants a re-run, which the configured `name` refuses (the diagnostic does
-    // not say which attributes force it).
+    // The import reads back `distribution`, `service` and `timeout` (PT5M = 5m) by meaning.
     import_then_no_changes(
         &ws,
         "training_run Microsoft's Jobs_Get example",
         "clara_training_run.r",
         &id,
-        &[Awaits {
-            addr: "clara_training_run.r",
-            what: "error: A replacement needs a new job name",
-            fix: FIX_JOBS_IMPORT,
-        }],
+        &[],
     );
     assert_eq!(
         ws.emulator.count_ops("job.create", true),
@@ -751,17 +714,7 @@ fn ngc_asset_imported_by_datastore_uri_plans_no_changes() {
     );
     assert_plans_no_changes(&ws, "ngc_asset, refresh", &[]);
     forget(&ws, "ngc_asset.mmar");
-    import_then_no_changes(
-        &ws,
-        "ngc_asset, import",
-        "ngc_asset.mmar",
-        &uri,
-        &[Awaits {
-            addr: "ngc_asset.mmar",
-            what: "import error: Import not supported",
-            fix: FIX_NGC_IMPORT,
-        }],
-    );
+    import_then_no_changes(&ws, "ngc_asset, import", "ngc_asset.mmar", &uri, &[]);
     assert_eq!(
         ngc_fetches(&ws),
         downloads,

@@ -218,7 +218,7 @@ fn secrets_never_reach_state_plan_or_logs() {
     ] {
         assert!(
             !text.contains(password),
-            "admin_password leaked into {what}"
+            "admin_password_wo leaked into {what}"
         );
         assert!(
             !text.contains(CLIENT_SECRET),
@@ -887,4 +887,179 @@ fn empty_tags_equal_no_tags() {
         .to_string();
     assert_eq!(ws.emulator.arm_get(&id)["tags"]["team"], "ct");
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
+/// The cluster's instance in a state file, parsed.
+fn cluster_instance(state: &str) -> serde_json::Value {
+    let state: serde_json::Value = serde_json::from_str(state).unwrap();
+    state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "azureml_gpu_cluster")
+        .unwrap()["instances"][0]
+        .clone()
+}
+
+/// Schema version 1 renamed `admin_password`/`admin_password_version` to
+/// `admin_password_wo`/`admin_password_wo_version` (azurerm's and aws's spelling). State
+/// written with the old names (schema version 0) upgrades and plans "No changes", without a
+/// request that writes; the old names are refused naming them; rotating the version
+/// re-creates the cluster with one PUT that carries the new password, which is in no state,
+/// plan JSON or trace log.
+#[test]
+fn old_password_names_upgrade_and_rotating_the_version_resends_the_password() {
+    let mut ws = Workspace::new("gpu-cluster");
+    let first = "F1rst-Node-Passw0rd!";
+    let second = "S3cond-Node-Passw0rd!";
+    ws.set_env("TF_VAR_admin_password", first);
+    let v = |n: &str| {
+        vec![
+            "-var=admin_username=clara".to_string(),
+            format!("-var=admin_password_version={n}"),
+        ]
+    };
+    ws.apply(&refs(&v("1")));
+    let with_password = |ws: &Workspace| {
+        ws.emulator
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r["op"] == "compute.create"
+                    && r["body"]["properties"]["properties"]["userAccountCredentials"]
+                        ["adminUserPassword"]
+                        == "<redacted>"
+            })
+            .count()
+    };
+    assert_eq!(ws.emulator.count_ops("compute.create", true), 1);
+    assert_eq!(with_password(&ws), 1, "the create carries the password");
+
+    // Rewrite the state as schema version 0 wrote it: the old names, the password a null.
+    let mut state: serde_json::Value = serde_json::from_str(&ws.state_file()).unwrap();
+    let inst = state["resources"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["type"] == "azureml_gpu_cluster")
+        .unwrap()["instances"][0]
+        .as_object_mut()
+        .unwrap();
+    assert_eq!(inst["schema_version"], 1, "the current schema is version 1");
+    inst.insert("schema_version".into(), 0.into());
+    let attrs = inst["attributes"].as_object_mut().unwrap();
+    assert_eq!(attrs["admin_password_wo_version"], 1);
+    attrs.remove("admin_password_wo_version");
+    attrs.remove("admin_password_wo");
+    attrs.insert("admin_password".into(), serde_json::Value::Null);
+    attrs.insert("admin_password_version".into(), 1.into());
+    std::fs::write(
+        ws.dir.join("terraform.tfstate"),
+        serde_json::to_string_pretty(&state).unwrap(),
+    )
+    .unwrap();
+    let writes_before = ws.emulator.writes().len();
+    ws.assert_no_changes(&refs(&[v("1"), vec!["-refresh=false".into()]].concat()));
+    ws.assert_no_changes(&refs(&v("1")));
+    // An apply with nothing to do records the upgraded state.
+    let out = ws.apply(&refs(&v("1")));
+    assert!(out.contains("0 added, 0 changed, 0 destroyed"), "{out}");
+    assert_eq!(
+        ws.emulator.writes().len(),
+        writes_before,
+        "the upgrade sends nothing to Azure: {:?}",
+        &ws.emulator.writes()[writes_before..]
+    );
+    let inst = cluster_instance(&ws.state_file());
+    assert_eq!(inst["schema_version"], 1);
+    assert_eq!(inst["attributes"]["admin_password_wo_version"], 1);
+    assert!(
+        inst["attributes"].get("admin_password_version").is_none()
+            && inst["attributes"].get("admin_password").is_none(),
+        "{inst}"
+    );
+
+    // The old names are refused, naming them; a version without a password names the password.
+    let bad = |body: &str| {
+        format!(
+            "resource \"azureml_gpu_cluster\" \"bad\" {{\n  provider = clara\n  name = \"bad-cluster\"\n  vm_size = \"Standard_NC12s_v3\"\n  max_nodes = 1\n  admin_username = \"clara\"\n  {body}\n}}\n"
+        )
+    };
+    for (body, attr) in [
+        ("admin_password = \"x\"", "\"admin_password\""),
+        ("admin_password_version = 1", "\"admin_password_version\""),
+        ("admin_password_wo_version = 1", "admin_password_wo"),
+    ] {
+        std::fs::write(ws.dir.join("bad.tf"), bad(body)).unwrap();
+        let (code, text) = ws.tf(&["validate", "-no-color"]);
+        assert_eq!(code, 1, "{body} should fail validate:\n{text}");
+        assert!(text.contains(attr), "{body}: should name {attr}:\n{text}");
+    }
+    std::fs::remove_file(ws.dir.join("bad.tf")).unwrap();
+
+    // Rotate: a new password and version 2 replace the cluster with one PUT carrying it.
+    ws.set_env("TF_VAR_admin_password", second);
+    let (code, plan_text) = ws.plan(&refs(&[v("2"), vec!["-out=tfplan".into()]].concat()));
+    assert_eq!(code, 2, "{plan_text}");
+    assert!(
+        plan_text.contains("must be replaced")
+            && plan_text.lines().any(
+                |l| l.contains("admin_password_wo_version") && l.contains("forces replacement")
+            ),
+        "{plan_text}"
+    );
+    let plan_json = ws.ok(&["show", "-json", "tfplan"]);
+    let log = ws.tmp.path().join("rotate-trace.log");
+    let mut cmd = ws.command(
+        &[
+            vec!["apply", "-auto-approve", "-input=false", "-no-color"],
+            refs(&v("2")),
+        ]
+        .concat(),
+    );
+    cmd.env("TF_LOG", "trace").env("TF_LOG_PATH", &log);
+    let out = cmd.output().unwrap();
+    let apply_text = combined(&out);
+    assert!(out.status.success(), "{apply_text}");
+    assert!(
+        apply_text.contains("1 added, 0 changed, 1 destroyed"),
+        "{apply_text}"
+    );
+    assert_eq!(ws.emulator.count_ops("compute.create", true), 2);
+    assert_eq!(
+        with_password(&ws),
+        2,
+        "the new create re-sends the password"
+    );
+    assert_eq!(ws.emulator.count_ops("compute.delete", true), 1);
+    let trace = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        trace.len() > 10_000 && trace.contains("azureml_gpu_cluster"),
+        "the trace covers the cluster ({} bytes)",
+        trace.len()
+    );
+    let state_json = ws.ok(&["show", "-json"]);
+    for (what, text) in [
+        ("terraform.tfstate", ws.state_file()),
+        ("show -json", state_json),
+        ("plan -json", plan_json),
+        ("plan output", plan_text),
+        ("apply output", apply_text),
+        ("TF_LOG=trace", trace),
+    ] {
+        for secret in [first, second] {
+            assert!(!text.contains(secret), "a password leaked into {what}");
+        }
+    }
+    assert_eq!(
+        cluster_instance(&ws.state_file())["attributes"]["admin_password_wo_version"],
+        2
+    );
+    ws.assert_no_changes(&refs(&v("2")));
+    ws.ok(&[
+        "destroy",
+        "-auto-approve",
+        "-no-color",
+        "-var=admin_username=clara",
+    ]);
 }

@@ -14,17 +14,7 @@ fn pipeline_config() -> serde_json::Value {
 }
 
 fn pipeline(config: serde_json::Value) -> Workspace {
-    let mut ws = Workspace::with_storage("covid19-ct-finetune", config);
-    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
-    ws.emulator.admin(
-        Method::PUT,
-        "ngc/eula",
-        Some(
-            json!({"asset": "nvidia/med/clara_pt_covid19_3d_ct_classification", "accepted": true}),
-        ),
-    );
-    ws.ok(&["get", "-no-color"]);
-    ws
+    Workspace::walkthrough(config, false)
 }
 
 fn job_creates(ws: &Workspace) -> Vec<String> {

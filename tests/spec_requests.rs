@@ -10,7 +10,6 @@
 
 mod support;
 
-use reqwest::Method;
 use serde_json::json;
 use support::spec::{self, Spec};
 use support::*;
@@ -20,16 +19,7 @@ fn every_request_of_the_walkthrough_fits_the_spec() {
     let spec = Spec::shared();
     let mut config = emulator_config();
     config["jobs"] = json!({"phase_ms": 100});
-    let mut ws = Workspace::with_storage("covid19-ct-finetune", config);
-    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
-    ws.emulator.admin(
-        Method::PUT,
-        "ngc/eula",
-        Some(
-            json!({"asset": "nvidia/med/clara_pt_covid19_3d_ct_classification", "accepted": true}),
-        ),
-    );
-    ws.ok(&["get", "-no-color"]);
+    let ws = Workspace::walkthrough(config, false);
     ws.apply(&[]);
     ws.assert_no_changes(&[]);
     ws.ok(&["destroy", "-auto-approve", "-no-color"]);

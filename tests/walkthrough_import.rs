@@ -38,16 +38,7 @@ fn importable(module: &Json, out: &mut Vec<(String, String)>) {
 fn whole_walkthrough_imports_into_empty_state_and_plans_no_changes() {
     let mut config = emulator_config();
     config["jobs"] = json!({"phase_ms": 100});
-    let mut ws = Workspace::with_oauth_storage("covid19-ct-finetune", config);
-    ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
-    ws.emulator.admin(
-        Method::PUT,
-        "ngc/eula",
-        Some(
-            json!({"asset": "nvidia/med/clara_pt_covid19_3d_ct_classification", "accepted": true}),
-        ),
-    );
-    ws.ok(&["get", "-no-color"]);
+    let ws = Workspace::walkthrough(config, true);
     ws.apply(&[]);
     ws.assert_no_changes(&[]);
 

@@ -8,6 +8,7 @@
 //! The signing key is generated once per state dir (`DIR/entra_signing.pk8`), so tokens
 //! survive a restart; its public half is served as the tenant's JWKS.
 
+use crate::metadata::CloudShape;
 use std::path::Path as FsPath;
 
 use aws_lc_rs::encoding::AsDer;
@@ -36,6 +37,10 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         .route(
             "/{tenant}/oauth2/v2.0/token",
             post(token).token(app, "token"),
+        )
+        .route(
+            "/metadata/identity/oauth2/token",
+            get(imds_token).token(app, "imds.token"),
         )
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -119,7 +124,14 @@ async fn token(
             ),
         );
     };
-    if field("client_secret") != principal.client_secret {
+    let assertion_type = field("client_assertion_type");
+    if !assertion_type.is_empty() || !field("client_assertion").is_empty() {
+        if let Err(resp) =
+            check_federated_assertion(&principal, assertion_type, field("client_assertion"))
+        {
+            return resp;
+        }
+    } else if field("client_secret") != principal.client_secret {
         return aad_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -168,7 +180,7 @@ async fn token(
         );
     }
     let resource = resources[0];
-    if Audience::in_cloud(resource, &app.base_url).is_none() {
+    if Audience::in_cloud(resource, &app.base_url, app.config.cloud).is_none() {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_resource",
@@ -189,6 +201,252 @@ async fn token(
         "expires_in": ttl,
         "ext_expires_in": ttl,
         "access_token": access_token,
+    });
+    no_store((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+/// A client assertion from an external identity provider (GitHub Actions, Azure DevOps,
+/// Kubernetes), checked against the app's federated identity credentials with the AADSTS codes
+/// Entra documents for each failure (learn.microsoft.com "Microsoft Entra authentication and
+/// authorization error codes": AADSTS50027 malformed JWT, AADSTS700211/700212/700213 no matching
+/// federated identity record for the issuer/audience/subject, AADSTS700024 assertion outside its
+/// valid time range). Gap, listed under Limitations: the assertion's signature is not checked
+/// against the issuer's published keys (the emulator does not fetch OIDC discovery documents).
+fn check_federated_assertion(
+    principal: &Principal,
+    assertion_type: &str,
+    assertion: &str,
+) -> Result<(), Response> {
+    let bad =
+        |status, error: &str, code: u64, text: String| Err(aad_error(status, error, code, &text));
+    if assertion_type != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            format!(
+                "AADSTS50027: JWT token is invalid or malformed. client_assertion_type '{assertion_type}' is not supported."
+            ),
+        );
+    }
+    let claims: Option<Value> = {
+        let parts: Vec<&str> = assertion.split('.').collect();
+        (parts.len() == 3)
+            .then(|| B64URL.decode(parts[1].trim_end_matches('=')).ok())
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    };
+    let Some(claims) = claims else {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            "AADSTS50027: JWT token is invalid or malformed.".into(),
+        );
+    };
+    let iss = claims["iss"].as_str().unwrap_or("");
+    let sub = claims["sub"].as_str().unwrap_or("");
+    if iss.eq_ignore_ascii_case(&principal.client_id) {
+        return check_certificate_assertion(principal, assertion, &claims);
+    }
+    let auds: Vec<&str> = match &claims["aud"] {
+        Value::String(a) => vec![a.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let by_issuer: Vec<&FederatedCredential> = principal
+        .federated_credentials
+        .iter()
+        .filter(|f| f.issuer == iss)
+        .collect();
+    if by_issuer.is_empty() {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            700211,
+            format!(
+                "AADSTS700211: No matching federated identity record found for presented assertion issuer '{iss}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion."
+            ),
+        );
+    }
+    let Some(fic) = by_issuer.iter().find(|f| f.subject == sub) else {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            700213,
+            format!(
+                "AADSTS700213: No matching federated identity record found for presented assertion subject '{sub}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion."
+            ),
+        );
+    };
+    if !auds.iter().any(|a| fic.audiences.iter().any(|f| f == a)) {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            700212,
+            format!(
+                "AADSTS700212: No matching federated identity record found for presented assertion audience '{}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.",
+                auds.join(",")
+            ),
+        );
+    }
+    let now = now_ms() / 1000;
+    let exp = claims["exp"].as_u64().unwrap_or(0);
+    if exp <= now {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700024,
+            "AADSTS700024: Client assertion is not within its valid time range.".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A client assertion the app signed itself (`iss` = `sub` = client id): certificate
+/// credentials (learn.microsoft.com/entra/identity-platform/certificate-credentials). The
+/// header's `x5t` (base64url SHA-1 of the certificate) picks a registered certificate, whose
+/// RSA key must verify the RS256 signature. Codes as Entra answers them: unknown thumbprint
+/// AADSTS700027 ("The key was not found"), bad signature AADSTS700027 ("Signature
+/// verification failed"), `sub` not the client AADSTS50027, expired AADSTS700024.
+/// Not checked: `aud` against the token endpoint URL (listed under Limitations).
+fn check_certificate_assertion(
+    principal: &Principal,
+    assertion: &str,
+    claims: &Value,
+) -> Result<(), Response> {
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let header: Value = B64URL
+        .decode(parts[0])
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let bad = |code: u64, text: String| {
+        Err(aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            code,
+            &text,
+        ))
+    };
+    if !claims["sub"]
+        .as_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case(&principal.client_id))
+    {
+        return bad(
+            50027,
+            "AADSTS50027: JWT token is invalid or malformed.".into(),
+        );
+    }
+    let x5t = header["x5t"].as_str().unwrap_or("");
+    let cert = principal.client_certificates.iter().find_map(|pem| {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+        let thumb = B64URL.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            &pem.contents,
+        ));
+        (thumb == x5t).then_some(pem.contents)
+    });
+    let Some(der) = cert else {
+        return bad(
+            700027,
+            format!(
+                "AADSTS700027: Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '{x5t}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'.]",
+                principal.client_id
+            ),
+        );
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {
+        return bad(
+            700027,
+            "AADSTS700027: Client assertion contains an invalid signature.".into(),
+        );
+    };
+    let public_key = cert.public_key().subject_public_key.data.to_vec();
+    let sig = B64URL.decode(parts[2]).unwrap_or_default();
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    let ok = header["alg"] == "RS256"
+        && UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &public_key)
+            .verify(signed.as_bytes(), &sig)
+            .is_ok();
+    if !ok {
+        return bad(
+            700027,
+            format!(
+                "AADSTS700027: Client assertion contains an invalid signature. [Reason - Signature verification failed., Thumbprint of key used by client: '{x5t}']"
+            ),
+        );
+    }
+    if claims["exp"].as_u64().unwrap_or(0) <= now_ms() / 1000 {
+        return bad(
+            700024,
+            "AADSTS700024: Client assertion is not within its valid time range.".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The Azure Instance Metadata Service's managed identity token endpoint, as Microsoft
+/// documents it ("How to use managed identities for Azure resources on an Azure VM to acquire
+/// an access token", learn.microsoft.com/entra/identity/managed-identities-azure-resources/
+/// how-to-use-vm-token): `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=…`
+/// with `Metadata: true`, optional `client_id` picking a user-assigned identity. Without
+/// `client_id` the identity is the config's main client (the VM's one identity). Errors from
+/// the doc's table: no Metadata header → 400 "Required metadata header not specified"; an
+/// identity the VM does not have → 400 "Identity not found".
+async fn imds_token(
+    State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let err = |error: &str, description: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": error, "error_description": description})),
+        )
+            .into_response()
+    };
+    if headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true") {
+        return err("invalid_request", "Required metadata header not specified");
+    }
+    let resource = q.get("resource").map(String::as_str).unwrap_or("");
+    if resource.is_empty() {
+        return err(
+            "invalid_request",
+            "Required query variable 'resource' is missing",
+        );
+    }
+    let client_id = q
+        .get("client_id")
+        .map(String::as_str)
+        .unwrap_or(&app.config.client_id);
+    let Some(principal) = app.config.principal(client_id) else {
+        return err("invalid_request", "Identity not found");
+    };
+    let resource = resource.trim_end_matches('/');
+    if Audience::in_cloud(resource, &app.base_url, app.config.cloud).is_none() {
+        return err(
+            "invalid_resource",
+            &format!(
+                "AADSTS500011: The resource principal named {resource} was not found in the tenant named {}.",
+                app.config.tenant_id
+            ),
+        );
+    }
+    let ttl = app.config.token_expires_in_s;
+    let access_token = app
+        .entra
+        .issue(&app.config.tenant_id, &principal, resource, ttl);
+    let now = now_ms() / 1000;
+    let body = json!({
+        "access_token": access_token,
+        "client_id": principal.client_id,
+        "expires_in": ttl.to_string(),
+        "expires_on": (now + ttl).to_string(),
+        "ext_expires_in": ttl.to_string(),
+        "not_before": now.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
     });
     no_store((StatusCode::OK, axum::Json(body)).into_response())
 }
@@ -313,6 +571,27 @@ pub struct PrincipalConfig {
     pub object_id: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredential>,
+    #[serde(default)]
+    pub client_certificates: Vec<String>,
+}
+
+/// A federated identity credential on an app registration: Entra accepts a client assertion
+/// whose `iss` and `sub` equal these and whose `aud` is one of `audiences` (Microsoft identity
+/// platform, "Workload identity federation" / "Create a trust relationship"; the default
+/// audience `api://AzureADTokenExchange` is the one Microsoft recommends).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredential {
+    pub issuer: String,
+    pub subject: String,
+    #[serde(default = "default_fic_audiences")]
+    pub audiences: Vec<String>,
+}
+
+fn default_fic_audiences() -> Vec<String> {
+    vec!["api://AzureADTokenExchange".into()]
 }
 
 /// A principal that may sign in: the config's own client (roles `Owner` and
@@ -323,6 +602,8 @@ pub struct Principal {
     pub client_secret: String,
     pub object_id: String,
     pub roles: Vec<String>,
+    pub federated_credentials: Vec<FederatedCredential>,
+    pub client_certificates: Vec<String>,
 }
 
 pub fn object_id_for(client_id: &str) -> String {
@@ -420,6 +701,8 @@ impl crate::config::Config {
                 client_secret: self.client_secret.clone(),
                 object_id: object_id_for(&self.client_id),
                 roles: vec!["Owner".into(), "Storage Blob Data Owner".into()],
+                federated_credentials: self.federated_credentials.clone(),
+                client_certificates: self.client_certificates.clone(),
             });
         }
         self.principals
@@ -433,6 +716,8 @@ impl crate::config::Config {
                     .clone()
                     .unwrap_or_else(|| object_id_for(&p.client_id)),
                 roles: p.roles.clone(),
+                federated_credentials: p.federated_credentials.clone(),
+                client_certificates: p.client_certificates.clone(),
             })
     }
 
@@ -459,30 +744,47 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// Public Azure's resources (the default cloud shape).
     pub fn of(resource: &str) -> Option<Audience> {
-        match resource.trim_end_matches('/').to_ascii_lowercase().as_str() {
-            "https://management.azure.com" | "https://management.core.windows.net" => {
-                Some(Audience::Arm)
-            }
-            "https://storage.azure.com" => Some(Audience::Storage),
-            "https://ml.azure.com" => Some(Audience::Ml),
-            _ => None,
+        Audience::of_in(resource, CloudShape::Public)
+    }
+
+    /// The resources of the real cloud whose names the emulator wears (config `cloud`, see
+    /// metadata.rs): ARM's two audiences as that cloud's metadata lists them, the storage
+    /// resource (`https://storage.azure.com`, the same in every cloud: go-azure-sdk
+    /// `StorageAPI`) and the Azure ML data plane (azure-ai-ml 1.35.2 `_environments`,
+    /// `aml_resource_id`). A US Government tenant does not know public Azure's ARM.
+    pub fn of_in(resource: &str, cloud: CloudShape) -> Option<Audience> {
+        let r = resource.trim_end_matches('/').to_ascii_lowercase();
+        if cloud
+            .arm_audiences()
+            .iter()
+            .any(|a| a.trim_end_matches('/') == r)
+        {
+            Some(Audience::Arm)
+        } else if r == "https://storage.azure.com" {
+            Some(Audience::Storage)
+        } else if r == cloud.ml_audience() {
+            Some(Audience::Ml)
+        } else {
+            None
         }
     }
 
-    /// [`Audience::of`], plus the emulator's own cloud: its `resourceManager` URL (`<base>/`,
+    /// [`Audience::of_in`], plus the emulator's own cloud: its `resourceManager` URL (`<base>/`,
     /// see metadata.rs, also listed in the document's `authentication.audiences`) names ARM,
     /// as `https://management.azure.com/` does in AzureCloud. azure-ai-ml 1.35.2 asks for
     /// exactly that: `_azure_environments._get_cloud_information_from_metadata` sets
-    /// `credential_scopes = [resourceManager.strip("/") + "/.default"]`.
-    pub fn in_cloud(resource: &str, base_url: &str) -> Option<Audience> {
+    /// `credential_scopes = [resourceManager.strip("/") + "/.default"]`; so does
+    /// go-azure-sdk (`ResourceManagerAPI`: "endpoint and resource ID are the same").
+    pub fn in_cloud(resource: &str, base_url: &str, cloud: CloudShape) -> Option<Audience> {
         if resource
             .trim_end_matches('/')
             .eq_ignore_ascii_case(base_url.trim_end_matches('/'))
         {
             return Some(Audience::Arm);
         }
-        Audience::of(resource)
+        Audience::of_in(resource, cloud)
     }
 }
 
@@ -692,15 +994,15 @@ pub fn check_bearer(
         .with_header("www-authenticate", challenge));
     }
     let aud = claims["aud"].as_str().unwrap_or_default();
-    let audience = Audience::in_cloud(aud, &app.base_url).filter(|a| family.accepts(*a));
+    let audience =
+        Audience::in_cloud(aud, &app.base_url, app.config.cloud).filter(|a| family.accepts(*a));
     let Some(audience) = audience else {
+        let cloud = app.config.cloud;
+        let both = |a: &str| format!("'{a}/','{a}'");
+        let [core, arm] = cloud.arm_audiences().map(|a| a.trim_end_matches('/'));
         let allowed = match family {
-            RouteFamily::Arm => {
-                "'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'"
-            }
-            RouteFamily::MlDataPlane => {
-                "'https://ml.azure.com/','https://ml.azure.com','https://management.core.windows.net/','https://management.azure.com/'"
-            }
+            RouteFamily::Arm => format!("{},{}", both(core), both(arm)),
+            RouteFamily::MlDataPlane => format!("{},'{core}/','{arm}/'", both(cloud.ml_audience())),
         };
         return Err(ArmError::unauthorized(
             "InvalidAuthenticationTokenAudience",
@@ -835,6 +1137,8 @@ mod tests {
             client_secret: "s".into(),
             object_id: "o".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            federated_credentials: vec![],
+            client_certificates: vec![],
         };
         let ml = "Microsoft.MachineLearningServices/workspaces";
         let reader = p(&["Reader", "Storage Blob Data Reader"]);
@@ -870,16 +1174,43 @@ mod tests {
         assert_eq!(Audience::of("https://vault.azure.net"), None);
         // The emulator's cloud: its resourceManager URL is ARM's resource there.
         let base = "https://127.0.0.1:8443";
-        assert_eq!(Audience::in_cloud(base, base), Some(Audience::Arm));
         assert_eq!(
-            Audience::in_cloud("https://127.0.0.1:8443/", base),
+            Audience::in_cloud(base, base, CloudShape::Public),
             Some(Audience::Arm)
         );
-        assert_eq!(Audience::in_cloud("https://127.0.0.1:9999", base), None);
         assert_eq!(
-            Audience::in_cloud("https://ml.azure.com", base),
+            Audience::in_cloud("https://127.0.0.1:8443/", base, CloudShape::Public),
+            Some(Audience::Arm)
+        );
+        assert_eq!(
+            Audience::in_cloud("https://127.0.0.1:9999", base, CloudShape::Public),
+            None
+        );
+        assert_eq!(
+            Audience::in_cloud("https://ml.azure.com", base, CloudShape::Public),
             Some(Audience::Ml)
         );
+        // Wearing US Government's names: its ARM and ML audiences, not public Azure's.
+        let gov = CloudShape::UsGovernment;
+        assert_eq!(
+            Audience::of_in("https://management.usgovcloudapi.net/", gov),
+            Some(Audience::Arm)
+        );
+        assert_eq!(
+            Audience::of_in("https://management.core.usgovcloudapi.net", gov),
+            Some(Audience::Arm)
+        );
+        assert_eq!(
+            Audience::of_in("https://ml.azure.us", gov),
+            Some(Audience::Ml)
+        );
+        assert_eq!(
+            Audience::of_in("https://storage.azure.com", gov),
+            Some(Audience::Storage)
+        );
+        assert_eq!(Audience::of_in("https://management.azure.com", gov), None);
+        assert_eq!(Audience::of_in("https://ml.azure.com", gov), None);
+        assert_eq!(Audience::in_cloud(base, base, gov), Some(Audience::Arm));
         assert!(RouteFamily::MlDataPlane.accepts(Audience::Arm));
         assert!(!RouteFamily::Arm.accepts(Audience::Storage));
         assert!(!RouteFamily::MlDataPlane.accepts(Audience::Storage));
@@ -894,6 +1225,8 @@ mod tests {
             client_secret: "s".into(),
             object_id: "oid-1".into(),
             roles: vec![],
+            federated_credentials: vec![],
+            client_certificates: vec![],
         };
         let t = entra.issue("tid", &p, "https://storage.azure.com", 60);
         let claims = entra.verify(&t).unwrap();

@@ -36,6 +36,13 @@ pub struct Config {
     pub computes: crate::arm::compute::model::ComputesConfig,
     /// Extra service principals with their role names (see README, "Principals and roles").
     pub principals: Vec<crate::auth::PrincipalConfig>,
+    /// Federated identity credentials of the main client (OIDC / workload identity sign-in).
+    pub federated_credentials: Vec<crate::auth::FederatedCredential>,
+    /// Certificates (PEM) registered on the main client (certificate credentials).
+    pub client_certificates: Vec<String>,
+    /// Whose service names the cloud metadata and token audiences wear: `public` (default)
+    /// or `usgovernment` (see README, "Cloud metadata").
+    pub cloud: crate::metadata::CloudShape,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +87,9 @@ impl Default for Config {
             ngc: Default::default(),
             computes: Default::default(),
             principals: Vec::new(),
+            federated_credentials: Vec::new(),
+            client_certificates: Vec::new(),
+            cloud: Default::default(),
         }
     }
 }

@@ -59,24 +59,88 @@ async fn endpoints(State(app): State<AppState>, uri: Uri) -> Response {
     }
 }
 
+/// Which real cloud's service names the emulator wears (config `cloud`): its metadata
+/// document's `portal`, ARM `audiences`, service URLs and `suffixes`, and the token audiences
+/// its Entra ID issues and its routes accept (auth.rs, `Audience::of_in`). The emulator's own
+/// endpoints (`resourceManager`, `loginEndpoint`) stay its base URL either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudShape {
+    /// AzureCloud's names (default).
+    #[default]
+    Public,
+    /// AzureUSGovernment's names (hashicorp/go-azure-sdk `sdk/environments/azure_gov.go`;
+    /// azure-ai-ml 1.35.2 `_environments[AzureUSGovernment]` for the ML resource and portal).
+    UsGovernment,
+}
+
+impl CloudShape {
+    /// `authentication.audiences` of that cloud's metadata (go-azure-sdk
+    /// `Authorization.Audiences`), each with the trailing slash the documents carry.
+    pub fn arm_audiences(self) -> [&'static str; 2] {
+        match self {
+            CloudShape::Public => [
+                "https://management.core.windows.net/",
+                "https://management.azure.com/",
+            ],
+            CloudShape::UsGovernment => [
+                "https://management.core.usgovcloudapi.net/",
+                "https://management.usgovcloudapi.net/",
+            ],
+        }
+    }
+
+    /// `suffixes.storage`, also a blob datastore's `endpoint`.
+    pub fn storage_suffix(self) -> &'static str {
+        match self {
+            CloudShape::Public => "core.windows.net",
+            CloudShape::UsGovernment => "core.usgovcloudapi.net",
+        }
+    }
+
+    /// Azure ML studio's host (azure-ai-ml `_environments`: `ml.azure.com` / `ml.azure.us`).
+    pub fn studio_host(self) -> &'static str {
+        &self.ml_audience()["https://".len()..]
+    }
+
+    /// The Azure ML data plane's resource, no trailing slash (azure-ai-ml `aml_resource_id`).
+    pub fn ml_audience(self) -> &'static str {
+        match self {
+            CloudShape::Public => "https://ml.azure.com",
+            CloudShape::UsGovernment => "https://ml.azure.us",
+        }
+    }
+}
+
 /// The cloud document. Endpoints the emulator serves point at it; services it does not
-/// emulate keep public Azure's values, so a client that derives names from them (e.g.
-/// azure-ai-ml's `https://ml.azure.<suffix of portal>` data-plane audience) gets public
-/// Azure's, which the emulator accepts.
+/// emulate keep the values of the cloud it wears (config `cloud`, public Azure by default),
+/// so a client that derives names from them (e.g. azure-ai-ml's `https://ml.azure.<suffix
+/// of portal>` data-plane audience) gets that cloud's, which the emulator accepts.
 pub fn document(app: &AppState) -> Value {
     let base = format!("{}/", app.base_url);
+    let cloud = app.config.cloud;
+    let [core, arm] = cloud.arm_audiences();
+    // That cloud's audiences, then this cloud's resourceManager (AzureCloud lists its
+    // resourceManager, `https://management.azure.com/`, among its audiences too).
+    let audiences = json!([core, arm, base]);
+    let mut doc = match cloud {
+        CloudShape::Public => public_services(),
+        CloudShape::UsGovernment => us_government_services(),
+    };
+    doc["name"] = json!(CLOUD_NAME);
+    doc["resourceManager"] = json!(base);
+    doc["authentication"] = json!({
+        "loginEndpoint": base,
+        "audiences": audiences,
+        "tenant": "common",
+        "identityProvider": "AAD",
+    });
+    doc
+}
+
+fn public_services() -> Value {
     json!({
-        "name": CLOUD_NAME,
         "portal": "https://portal.azure.com",
-        "resourceManager": base,
-        "authentication": {
-            "loginEndpoint": base,
-            // Public Azure's two, then this cloud's resourceManager (AzureCloud lists its
-            // resourceManager, `https://management.azure.com/`, among its audiences too).
-            "audiences": ["https://management.core.windows.net/", "https://management.azure.com/", base],
-            "tenant": "common",
-            "identityProvider": "AAD",
-        },
         "media": "https://rest.media.azure.net",
         "graphAudience": "https://graph.windows.net/",
         "graph": "https://graph.windows.net/",
@@ -102,10 +166,36 @@ pub fn document(app: &AppState) -> Value {
             "mysqlServerEndpoint": "mysql.database.azure.com",
             "postgresqlServerEndpoint": "postgres.database.azure.com",
             "sqlServerHostname": "database.windows.net",
-            "storage": "core.windows.net",
+            "storage": CloudShape::Public.storage_suffix(),
             "storageSyncEndpointSuffix": "afs.azure.net",
             "synapseAnalytics": "dev.azuresynapse.net",
             "attestationEndpoint": "attest.azure.net",
+        },
+    })
+}
+
+/// go-azure-sdk `AzureUSGovernment()` values; it lists no Attestation, Front Door or Data
+/// Lake there ("Services not currently available"), so neither does this document.
+fn us_government_services() -> Value {
+    json!({
+        "portal": "https://portal.azure.us",
+        "graphAudience": "https://graph.windows.net/",
+        "graph": "https://graph.windows.net/",
+        "batch": "https://batch.core.usgovcloudapi.net/",
+        "microsoftGraphResourceId": "https://graph.microsoft.us/",
+        "logAnalyticsResourceId": "https://api.loganalytics.us",
+        "ossrDbmsResourceId": "https://ossrdbms-aad.database.usgovcloudapi.net",
+        "synapseAnalyticsResourceId": "https://dev.azuresynapse.usgovcloudapi.net",
+        "suffixes": {
+            "acrLoginServer": "azurecr.us",
+            "keyVaultDns": "vault.usgovcloudapi.net",
+            "mariadbServerEndpoint": "mariadb.database.usgovcloudapi.net",
+            "mhsmDns": "managedhsm.usgovcloudapi.net",
+            "mysqlServerEndpoint": "mysql.database.usgovcloudapi.net",
+            "postgresqlServerEndpoint": "postgres.database.usgovcloudapi.net",
+            "sqlServerHostname": "database.usgovcloudapi.net",
+            "storage": CloudShape::UsGovernment.storage_suffix(),
+            "synapseAnalytics": "dev.azuresynapse.usgovcloudapi.net",
         },
     })
 }

@@ -43,6 +43,12 @@ variable "admin_password" {
   ephemeral   = true
 }
 
+variable "admin_password_version" {
+  description = "Change it to re-create the cluster with the current admin_password."
+  type        = number
+  default     = null
+}
+
 data "azureml_vm_sizes" "gpu" {
   provider = clara
   gpu_only = true
@@ -58,8 +64,9 @@ resource "azureml_gpu_cluster" "clara_ct" {
   max_nodes                     = var.max_nodes
   idle_seconds_before_scaledown = 300
 
-  admin_username = var.admin_username
-  admin_password = var.admin_password
+  admin_username            = var.admin_username
+  admin_password_wo         = var.admin_password
+  admin_password_wo_version = var.admin_password_version
 
   tags = {
     project = "clara-covid19-ct"

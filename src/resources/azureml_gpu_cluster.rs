@@ -26,6 +26,24 @@ const MARKER_AT: Place = Place::Tag;
 
 pub struct GpuCluster;
 
+/// Version 1 renamed the write-only password pair to azurerm's and aws's spelling:
+/// `admin_password` → `admin_password_wo`, `admin_password_version` →
+/// `admin_password_wo_version`. The old names are not kept as aliases (see the docs).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Moves state written by schema version 0 to version 1: the password version keeps its
+/// value under the new name (so a configuration with the same version plans no change);
+/// the password itself, write-only, was never in state (a null is dropped).
+fn upgrade_from_v0(mut state: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = state.as_object_mut() {
+        o.remove("admin_password");
+        if let Some(v) = o.remove("admin_password_version") {
+            o.insert("admin_password_wo_version".into(), v);
+        }
+    }
+    state
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Cluster {
     id: Option<String>,
@@ -39,8 +57,8 @@ struct Cluster {
     idle_seconds_before_scaledown: Option<i64>,
     admin_username: Option<String>,
     admin_ssh_public_key: Option<String>,
-    admin_password: Option<String>,
-    admin_password_version: Option<i64>,
+    admin_password_wo: Option<String>,
+    admin_password_wo_version: Option<i64>,
     remote_login_port_public_access: Option<String>,
     subnet_id: Option<String>,
     node_public_ip_enabled: Option<bool>,
@@ -114,7 +132,7 @@ impl Resource<ClaraClient> for GpuCluster {
 
     fn schema(&self) -> Schema {
         Schema::new(
-            0,
+            SCHEMA_VERSION,
             Block::new("An Azure Machine Learning compute cluster (AmlCompute) of GPU nodes that scales between `min_nodes` and `max_nodes`.")
                 .attribute(Attribute::string("id").computed().use_state_for_unknown().describe("Azure Resource Manager id of the cluster. Determined by the workspace and `name`, so it is known at plan time, also when the cluster is replaced: runs that reference it are not re-run."))
                 .attribute(
@@ -164,17 +182,17 @@ impl Resource<ClaraClient> for GpuCluster {
                 )
                 .attribute(Attribute::string("admin_ssh_public_key").optional().requires_replace().describe("SSH public key of the administrator account."))
                 .attribute(
-                    Attribute::string("admin_password")
+                    Attribute::string("admin_password_wo")
                         .optional()
                         .sensitive()
                         .write_only()
-                        .describe("Administrator password. Write-only: sent to Azure, never stored in plan or state. Change `admin_password_version` to apply a new one."),
+                        .describe("Administrator password. Write-only (Terraform 1.11+): sent to Azure, never stored in plan or state. Change `admin_password_wo_version` to apply a new one. Replaces `admin_password` of schema version 0."),
                 )
                 .attribute(
-                    Attribute::number("admin_password_version")
+                    Attribute::number("admin_password_wo_version")
                         .optional()
                         .requires_replace()
-                        .describe("Any number; changing it re-creates the cluster with the current `admin_password`."),
+                        .describe("Any number; changing it re-creates the cluster with the current `admin_password_wo` (the AmlCompute update API, `ClusterUpdateParameters`, changes only scale settings). Replaces `admin_password_version` of schema version 0."),
                 )
                 .attribute(
                     Attribute::string("remote_login_port_public_access")
@@ -217,6 +235,19 @@ impl Resource<ClaraClient> for GpuCluster {
         Some(TimeoutDefaults::minutes(30, 5, 30, 30))
     }
 
+    fn upgrade_state(
+        &self,
+        from_version: i64,
+        state: serde_json::Value,
+        _diags: &mut Diagnostics,
+    ) -> serde_json::Value {
+        if from_version < 1 {
+            upgrade_from_v0(state)
+        } else {
+            state
+        }
+    }
+
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
         if let (Some(min), Some(max)) = (
             config.get("min_nodes").as_i64(),
@@ -229,7 +260,16 @@ impl Resource<ClaraClient> for GpuCluster {
                 format!("min_nodes ({min}) must not be greater than max_nodes ({max})."),
             );
         }
-        for secret in ["admin_password", "admin_ssh_public_key"] {
+        if !config.get("admin_password_wo_version").is_null()
+            && config.get("admin_password_wo").is_null()
+        {
+            diags.attr_error(
+                AttrPath::root("admin_password_wo"),
+                "admin_password_wo required",
+                "admin_password_wo_version is set, so admin_password_wo must be set too: the version only says when to send the password again.",
+            );
+        }
+        for secret in ["admin_password_wo", "admin_ssh_public_key"] {
             if !config.get(secret).is_null() && config.get("admin_username").is_null() {
                 diags.attr_error(
                     AttrPath::root("admin_username"),
@@ -369,9 +409,9 @@ impl Resource<ClaraClient> for GpuCluster {
         let Some(mut want) = model(&req.planned, diags) else {
             return Value::Null;
         };
-        want.admin_password = req
+        want.admin_password_wo = req
             .config
-            .get("admin_password")
+            .get("admin_password_wo")
             .as_str()
             .map(str::to_string);
         let Some(ws) = client.workspace(&Value::from(want.workspace_id.clone()), diags) else {
@@ -478,9 +518,9 @@ impl Resource<ClaraClient> for GpuCluster {
         else {
             return req.prior.clone();
         };
-        want.admin_password = req
+        want.admin_password_wo = req
             .config
-            .get("admin_password")
+            .get("admin_password_wo")
             .as_str()
             .map(str::to_string);
         let id = prior.id.clone().unwrap_or_default();
@@ -629,8 +669,8 @@ impl GpuCluster {
                 .and_then(|d| iso8601::seconds(&d)),
             admin_username: s(&aml["userAccountCredentials"]["adminUserName"]),
             admin_ssh_public_key: base.admin_ssh_public_key.clone(),
-            admin_password: None,
-            admin_password_version: base.admin_password_version,
+            admin_password_wo: None,
+            admin_password_wo_version: base.admin_password_wo_version,
             remote_login_port_public_access: match (
                 s(&aml["remoteLoginPortPublicAccess"]),
                 &base.remote_login_port_public_access,
@@ -706,7 +746,7 @@ impl GpuCluster {
 
 fn encode_state(m: &Cluster, id: &str) -> Value {
     let mut m = m.clone();
-    m.admin_password = None;
+    m.admin_password_wo = None;
     m.id.get_or_insert_with(|| id.to_string());
     encode(&m, &GpuCluster.schema().block.object_type()).unwrap_or(Value::Null)
 }
@@ -772,7 +812,7 @@ fn compute_body(m: &Cluster) -> serde_json::Value {
         if let Some(k) = &m.admin_ssh_public_key {
             creds["adminUserSshPublicKey"] = json!(k);
         }
-        if let Some(p) = &m.admin_password {
+        if let Some(p) = &m.admin_password_wo {
             creds["adminUserPassword"] = json!(p);
         }
         aml["userAccountCredentials"] = creds;
@@ -938,6 +978,55 @@ mod tests {
     fn size(name: &str, gpus: i64) -> VmSize {
         serde_json::from_value(json!({"name": name, "gpus": gpus, "lowPriorityCapable": true}))
             .unwrap()
+    }
+
+    /// docs/index.md, "Attribute naming": on every resource a write-only attribute is
+    /// `<x>_wo`, sensitive, with a `<x>_wo_version` beside it that replaces the resource.
+    #[test]
+    fn write_only_attributes_are_named_wo_with_a_version_on_every_resource() {
+        use clara_framework::Provider;
+        fn check(ty: &str, block: &Block, found: &mut usize) {
+            for a in block.attributes.iter().filter(|a| a.write_only) {
+                *found += 1;
+                assert!(a.name.ends_with("_wo"), "{ty}.{} is write-only", a.name);
+                assert!(a.sensitive, "{ty}.{} is write-only", a.name);
+                let version = format!("{}_version", a.name);
+                let v = block.attributes.iter().find(|b| b.name == version);
+                assert!(
+                    v.is_some_and(|v| v.requires_replace && !v.write_only),
+                    "{ty}.{} needs {version}, forcing replacement",
+                    a.name
+                );
+            }
+            for b in &block.blocks {
+                check(ty, &b.block, found);
+            }
+        }
+        let mut found = 0;
+        for r in crate::provider::ClaraProvider.resources() {
+            check(r.type_name(), &r.schema().block, &mut found);
+        }
+        assert_eq!(
+            found, 1,
+            "admin_password_wo is the only write-only attribute"
+        );
+    }
+
+    #[test]
+    fn version_0_state_moves_the_password_version_to_the_wo_name() {
+        let v0 = json!({"name": "ct", "admin_password": null, "admin_password_version": 3, "max_nodes": 1});
+        let v1 = GpuCluster.upgrade_state(0, v0, &mut Diagnostics::new());
+        assert_eq!(
+            v1,
+            json!({"name": "ct", "admin_password_wo_version": 3, "max_nodes": 1})
+        );
+        // A version-1 state is left as it is.
+        let same = json!({"admin_password_wo_version": 4});
+        assert_eq!(
+            GpuCluster.upgrade_state(1, same.clone(), &mut Diagnostics::new()),
+            same
+        );
+        assert_eq!(GpuCluster.schema().version, 1);
     }
 
     #[test]

@@ -1542,7 +1542,10 @@ async fn mlflow_run(
     let origin = url::Url::parse(&base.origin().ascii_serialization()).map_err(|e| {
         format!("The workspace's MLflow tracking URI {tracking} has no origin: {e}.")
     })?;
-    let mlflow = client.arm.with_endpoint(origin);
+    let mlflow = client
+        .arm
+        .with_endpoint(origin)
+        .with_scope(client.cloud.ml_scope.as_str());
     if job.is_empty() {
         return Ok(None);
     }
@@ -1598,6 +1601,7 @@ async fn run_details(
     client
         .arm
         .with_endpoint(origin(&history).map_err(|e| e.to_string())?)
+        .with_scope(client.cloud.ml_scope.as_str())
         .get_json(&path)
         .await
         .map_err(|e| e.to_string())

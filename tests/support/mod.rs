@@ -150,7 +150,7 @@ impl Emulator {
         assert!(r.status().is_success(), "setting faults: {}", r.status());
     }
 
-    fn token(&self) -> String {
+    pub fn token(&self) -> String {
         let body = format!(
             "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default"
         );
@@ -319,6 +319,30 @@ impl Workspace {
     /// keys (e.g. `identity_based`) are kept.
     pub fn with_oauth_storage(example: &str, config: Json) -> Workspace {
         Self::build(Some(example), None, config, Storage::OAuth)
+    }
+
+    /// The COVID-19 CT walkthrough (examples/covid19-ct-finetune) ready to apply: job polls
+    /// scaled down, the PyTorch MMAR's licence accepted (as a user does once in the NGC
+    /// catalog), modules fetched. `oauth`: Azurite over https with Entra ID, as a real
+    /// storage account is reached; otherwise plain Azurite with the datastore's key.
+    pub fn walkthrough(config: Json, oauth: bool) -> Workspace {
+        let storage = if oauth {
+            Storage::OAuth
+        } else {
+            Storage::Plain
+        };
+        let mut ws = Self::build(Some("covid19-ct-finetune"), None, config, storage);
+        ws.set_env("CLARA_JOB_POLL_SCALE", "0.05");
+        ws.emulator.admin(
+            reqwest::Method::PUT,
+            "ngc/eula",
+            Some(serde_json::json!({
+                "asset": "nvidia/med/clara_pt_covid19_3d_ct_classification",
+                "accepted": true
+            })),
+        );
+        ws.ok(&["get", "-no-color"]);
+        ws
     }
 
     /// A configuration written by the test, with Azurite in OAuth mode over https.
@@ -490,6 +514,11 @@ impl Workspace {
     pub fn set_env(&mut self, k: &str, v: &str) {
         self.env.retain(|(key, _)| key != k);
         self.env.push((k.into(), v.into()));
+    }
+
+    /// Drops a variable the harness sets (e.g. an endpoint override).
+    pub fn remove_env(&mut self, k: &str) {
+        self.env.retain(|(key, _)| key != k);
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

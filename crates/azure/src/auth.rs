@@ -1,7 +1,9 @@
 //! Entra ID sign-in following the azurerm provider's conventions.
 //!
-//! Precedence (as hashicorp/go-azure-sdk `NewAuthorizer`): client certificate →
-//! client secret → OIDC (token or token file) → managed identity → Azure CLI.
+//! Precedence, in azurerm's documented order: client secret → client certificate → OIDC
+//! (token, token file / AKS workload identity, Azure DevOps or GitHub Actions token request)
+//! → managed identity → Azure CLI. The method chosen is logged (`Azure sign-in method chosen`,
+//! method name only).
 //! A method is chosen when its settings are present (secret) or it is enabled
 //! (`use_oidc`, `use_msi`, `use_cli`); the first chosen method wins and later ones
 //! are not tried. A chosen method is used or fails with an error naming it: a
@@ -9,6 +11,7 @@
 //! never a silent fall-back to the Azure CLI. All token requests go through the shared reqwest client, so
 //! extra trusted roots (SSL_CERT_FILE) apply to sign-in too.
 
+mod certificate;
 mod client_credentials;
 mod imds;
 mod refreshing;
@@ -38,8 +41,7 @@ pub struct AuthSettings {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
-    /// PKCS#12 certificate. Not supported yet: setting it is an error rather
-    /// than silently falling through to another method.
+    /// PKCS#12 (PFX) or PEM client certificate with an RSA key (see `auth/certificate.rs`).
     pub client_certificate_path: Option<String>,
     pub client_certificate_password: Option<Secret>,
     pub use_cli: bool,
@@ -49,6 +51,16 @@ pub struct AuthSettings {
     pub use_oidc: bool,
     pub oidc_token: Option<Secret>,
     pub oidc_token_file_path: Option<String>,
+    /// GitHub Actions / Azure DevOps: the bearer token and URL of the job's OIDC token service
+    /// (`ARM_OIDC_REQUEST_TOKEN`/`ACTIONS_ID_TOKEN_REQUEST_TOKEN`/`SYSTEM_ACCESSTOKEN`,
+    /// `ARM_OIDC_REQUEST_URL`/`ACTIONS_ID_TOKEN_REQUEST_URL`/`SYSTEM_OIDCREQUESTURI`).
+    pub oidc_request_token: Option<Secret>,
+    pub oidc_request_url: Option<String>,
+    /// Azure DevOps service connection; when set the request flow is Azure DevOps', else GitHub's.
+    pub ado_pipeline_service_connection_id: Option<String>,
+    /// AKS workload identity: the provider has filled tenant, client and token file from
+    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_FEDERATED_TOKEN_FILE`; names the method.
+    pub use_aks_workload_identity: bool,
     /// Entra ID authority, default `https://login.microsoftonline.com`. Must be
     /// https and have no path: `azure_identity` posts to `{host}/{tenant}/oauth2/v2.0/token`.
     pub authority_host: Option<Url>,
@@ -69,6 +81,10 @@ impl Default for AuthSettings {
             use_oidc: false,
             oidc_token: None,
             oidc_token_file_path: None,
+            oidc_request_token: None,
+            oidc_request_url: None,
+            ado_pipeline_service_connection_id: None,
+            use_aks_workload_identity: false,
             authority_host: None,
         }
     }
@@ -108,6 +124,8 @@ fn env_name(setting: &str) -> &'static str {
         "client_secret" => "ARM_CLIENT_SECRET",
         "oidc_token" => "ARM_OIDC_TOKEN",
         "oidc_token_file_path" => "ARM_OIDC_TOKEN_FILE_PATH",
+        "oidc_request_token" => "ARM_OIDC_REQUEST_TOKEN",
+        "oidc_request_url" => "ARM_OIDC_REQUEST_URL",
         "msi_endpoint" => "ARM_MSI_ENDPOINT",
         "authority_host" => "ARM_AUTHORITY_HOST",
         _ => "",
@@ -203,7 +221,8 @@ fn wrap(
 ) -> Result<Arc<dyn TokenCredential>, AuthError> {
     let credential = RefreshingCredential::new(method, factory)
         .map_err(|source| AuthError::Identity { method, source })?;
-    tracing::info!(method, "Azure authentication method selected");
+    // Only the method's name: never a secret, token or the request URL's query.
+    tracing::info!(method, "Azure sign-in method chosen: {method}");
     Ok(credential)
 }
 
@@ -241,14 +260,6 @@ pub async fn credential(
     let authority = settings.authority_host.clone();
     let http = http.clone();
 
-    if non_empty(&settings.client_certificate_path).is_some() {
-        return Err(AuthError::Unsupported(
-            "client certificate authentication (client_certificate_path) is not supported yet; \
-             use a client secret or OIDC instead"
-                .into(),
-        ));
-    }
-
     if let Some(secret) = &settings.client_secret {
         if secret.is_empty() {
             return Err(AuthError::InvalidSetting {
@@ -263,32 +274,29 @@ pub async fn credential(
         return wrap_client_credentials("client secret", tenant, client, auth, &http, &authority);
     }
 
-    if settings.use_oidc {
-        let token = non_empty_secret(&settings.oidc_token).cloned();
-        let file = non_empty(&settings.oidc_token_file_path).map(str::to_owned);
-        if token.is_none() && file.is_none() {
-            return Err(AuthError::InvalidSetting {
-                setting: "use_oidc",
-                reason: "is true, but neither oidc_token (ARM_OIDC_TOKEN) nor oidc_token_file_path \
-                         (ARM_OIDC_TOKEN_FILE_PATH, AZURE_FEDERATED_TOKEN_FILE) is set: OIDC sign-in \
-                         needs one of them (the Azure CLI is not tried instead)"
-                    .into(),
-            });
-        }
-        let (tenant, client) = tenant_and_client(settings, "OIDC")?;
-        if let Some(token) = token {
-            let auth = ClientAuth::Assertion(token);
-            return wrap_client_credentials("OIDC token", tenant, client, auth, &http, &authority);
-        }
-        let file = file.expect("checked above");
-        if !std::path::Path::new(&file).is_file() {
-            return Err(AuthError::InvalidSetting {
-                setting: "oidc_token_file_path",
-                reason: format!("{file} is not a readable file"),
-            });
-        }
-        let auth = ClientAuth::AssertionFile(file.into());
-        return wrap_client_credentials("OIDC token file", tenant, client, auth, &http, &authority);
+    if let Some(path) = non_empty(&settings.client_certificate_path) {
+        let (tenant, client) = tenant_and_client(settings, "client certificate")?;
+        let cert = certificate::ClientCertificate::load(
+            path,
+            non_empty_secret(&settings.client_certificate_password),
+        )
+        .map_err(|reason| AuthError::InvalidSetting {
+            setting: "client_certificate_path",
+            reason: format!("client certificate sign-in: {reason}"),
+        })?;
+        let auth = ClientAuth::Certificate(cert);
+        return wrap_client_credentials(
+            "client certificate",
+            tenant,
+            client,
+            auth,
+            &http,
+            &authority,
+        );
+    }
+
+    if settings.use_oidc || settings.use_aks_workload_identity {
+        return oidc(settings, &http, &authority);
     }
     let notes: Vec<String> = Vec::new();
 
@@ -331,6 +339,106 @@ pub async fn credential(
     Err(AuthError::NoMethod { notes })
 }
 
+/// The federated (OIDC) methods in go-azure-sdk's order: a given token, a token file (AKS
+/// workload identity's projected token), then the CI request flows, Azure DevOps when a
+/// service connection is named, else GitHub Actions. The first one whose settings are present
+/// is used; half a request flow is an error naming what is missing.
+fn oidc(
+    settings: &AuthSettings,
+    http: &reqwest::Client,
+    authority: &Option<Url>,
+) -> Result<Arc<dyn TokenCredential>, AuthError> {
+    let aks = settings.use_aks_workload_identity;
+    let token = non_empty_secret(&settings.oidc_token).cloned();
+    let file = non_empty(&settings.oidc_token_file_path).map(str::to_owned);
+    let req_token = non_empty_secret(&settings.oidc_request_token).cloned();
+    let req_url = non_empty(&settings.oidc_request_url).map(str::to_owned);
+    let ado = non_empty(&settings.ado_pipeline_service_connection_id).map(str::to_owned);
+    if aks && token.is_none() && file.is_none() {
+        return Err(AuthError::InvalidSetting {
+            setting: "use_aks_workload_identity",
+            reason:
+                "is true, but AZURE_FEDERATED_TOKEN_FILE (or oidc_token_file_path) is not set: \
+                     AKS workload identity reads the projected service account token from it \
+                     (the Azure CLI is not tried instead)"
+                    .into(),
+        });
+    }
+    if token.is_none() && file.is_none() && req_token.is_none() && req_url.is_none() {
+        return Err(AuthError::InvalidSetting {
+            setting: "use_oidc",
+            reason: format!(
+                "is true, but neither oidc_token (ARM_OIDC_TOKEN) nor oidc_token_file_path \
+                 (ARM_OIDC_TOKEN_FILE_PATH) nor a token request ({}) is set: OIDC sign-in \
+                 needs one of them (the Azure CLI is not tried instead)",
+                if ado.is_some() {
+                    "SYSTEM_ACCESSTOKEN and SYSTEM_OIDCREQUESTURI for Azure DevOps"
+                } else {
+                    "ARM_OIDC_REQUEST_TOKEN and ARM_OIDC_REQUEST_URL, or GitHub Actions' \
+                     ACTIONS_ID_TOKEN_REQUEST_TOKEN and ACTIONS_ID_TOKEN_REQUEST_URL"
+                }
+            ),
+        });
+    }
+    if let Some(token) = token {
+        let (tenant, client) = tenant_and_client(settings, "OIDC token")?;
+        let auth = ClientAuth::Assertion(token);
+        return wrap_client_credentials("OIDC token", tenant, client, auth, http, authority);
+    }
+    if let Some(file) = file {
+        let method = if aks {
+            "AKS workload identity"
+        } else {
+            "OIDC token file"
+        };
+        let (tenant, client) = tenant_and_client(settings, method)?;
+        if !std::path::Path::new(&file).is_file() {
+            return Err(AuthError::InvalidSetting {
+                setting: if aks {
+                    "AZURE_FEDERATED_TOKEN_FILE"
+                } else {
+                    "oidc_token_file_path"
+                },
+                reason: format!("{file} is not a readable file"),
+            });
+        }
+        let auth = ClientAuth::AssertionFile(file.into());
+        return wrap_client_credentials(method, tenant, client, auth, http, authority);
+    }
+    let method = if ado.is_some() {
+        "Azure DevOps OIDC"
+    } else {
+        "GitHub Actions OIDC"
+    };
+    let (req_token, req_url) = match (req_token, req_url) {
+        (Some(t), Some(u)) => (t, u),
+        (t, _) => {
+            return Err(AuthError::MissingSettings {
+                method,
+                missing: vec![if t.is_none() {
+                    "oidc_request_token"
+                } else {
+                    "oidc_request_url"
+                }],
+            });
+        }
+    };
+    let url = Url::parse(&req_url)
+        .ok()
+        .filter(|u| u.scheme() == "https" || u.scheme() == "http")
+        .ok_or_else(|| AuthError::InvalidSetting {
+            setting: "oidc_request_url",
+            reason: "is not an http(s) URL".into(),
+        })?;
+    let (tenant, client) = tenant_and_client(settings, method)?;
+    let auth = ClientAuth::Requested {
+        url,
+        token: req_token,
+        ado_service_connection_id: ado,
+    };
+    wrap_client_credentials(method, tenant, client, auth, http, authority)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,7 +477,9 @@ mod tests {
         };
         let err = credential(&s, &http()).await.unwrap_err().to_string();
         assert!(
-            err.contains("OIDC authentication needs client_id (ARM_CLIENT_ID), which is not set"),
+            err.contains(
+                "OIDC token authentication needs client_id (ARM_CLIENT_ID), which is not set"
+            ),
             "{err}"
         );
     }

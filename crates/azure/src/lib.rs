@@ -10,6 +10,7 @@
 pub mod arm;
 pub mod auth;
 pub mod blob;
+pub mod cloud;
 pub mod http;
 pub mod secret;
 
@@ -20,6 +21,7 @@ pub use arm::{
 pub use auth::{AuthError, AuthSettings, ForceRefresh, RefreshingCredential, credential};
 pub use azure_core::credentials::TokenCredential;
 pub use blob::{BlobClient, BlobCredential, BlobError, BlobItem, BlobOptions, UploadOutcome};
+pub use cloud::Cloud;
 pub use http::{HttpClientOptions, HttpError, build_http_client, load_pem_certificates};
 pub use secret::Secret;
 pub use tokio_util::sync::CancellationToken;

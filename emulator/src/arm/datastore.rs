@@ -126,7 +126,7 @@ fn render(app: &AppState, ws: &WorkspaceConfig, seed: &Seed) -> Value {
         "isDefault": seed.default,
         "credentials": credentials(app),
         "accountName": app.config.storage.account(),
-        "endpoint": "core.windows.net",
+        "endpoint": app.config.cloud.storage_suffix(),
         "protocol": "https",
         "serviceDataAccessAuthIdentity": "None",
         "resourceGroup": ws.resource_group,

@@ -137,6 +137,17 @@ impl ArmClient {
         Self::new(opts)
     }
 
+    /// The same client asking for tokens of another scope (e.g. the Azure ML data plane's).
+    pub fn with_scope(&self, scope: impl Into<String>) -> Self {
+        let mut opts = (*self.opts).clone();
+        opts.scope = scope.into();
+        Self::new(opts)
+    }
+
+    pub fn scope(&self) -> &str {
+        &self.opts.scope
+    }
+
     pub fn api_version(&self) -> &str {
         &self.opts.api_version
     }

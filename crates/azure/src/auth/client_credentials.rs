@@ -34,6 +34,40 @@ pub(crate) enum ClientAuth {
     Secret(Secret),
     Assertion(Secret),
     AssertionFile(PathBuf),
+    /// A JWT signed with the client certificate, made afresh for each token request.
+    Certificate(super::certificate::ClientCertificate),
+    /// Asked for at each sign-in from a CI job's OIDC token service (GitHub Actions, or Azure
+    /// DevOps when a service connection is named), as go-azure-sdk's GitHubOIDCAuthorizer /
+    /// ADOPipelineOIDCAuthorizer do.
+    Requested {
+        url: Url,
+        token: Secret,
+        ado_service_connection_id: Option<String>,
+    },
+}
+
+/// The audience go-azure-sdk (and Microsoft's docs for federated credentials) ask the CI token
+/// service for.
+const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// A JWT is three base64url parts; anything else is reported here instead of as Entra's
+/// AADSTS50027 or a parse error.
+fn check_jwt_shape(token: &str) -> Result<(), String> {
+    let parts: Vec<&str> = token.split('.').collect();
+    let b64url = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+    };
+    if parts.len() == 3 && b64url(parts[0]) && b64url(parts[1]) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the OIDC token is not a JWT (expected three base64url parts separated by '.', got {} part(s), {} characters)",
+            parts.len(),
+            token.len()
+        ))
+    }
 }
 
 #[derive(Debug)]
@@ -111,6 +145,71 @@ impl ClientCredentials {
     }
 }
 
+impl ClientCredentials {
+    /// GitHub Actions: `GET {url}&audience=api://AzureADTokenExchange` → `{"value": jwt}`.
+    /// Azure DevOps: `POST {url}?api-version=7.1&serviceConnectionId=…` → `{"oidcToken": jwt}`.
+    /// Both with the job's token as bearer; neither token nor URL query is ever logged.
+    async fn request_assertion(
+        &self,
+        url: &Url,
+        token: &Secret,
+        ado: Option<&str>,
+    ) -> Result<String, Error> {
+        let mut url = url.clone();
+        let (request, field) = match ado {
+            Some(id) => {
+                url.query_pairs_mut()
+                    .append_pair("api-version", "7.1")
+                    .append_pair("serviceConnectionId", id);
+                (
+                    self.http
+                        .post(url.clone())
+                        .header("content-type", "application/json"),
+                    "oidcToken",
+                )
+            }
+            None => {
+                url.query_pairs_mut()
+                    .append_pair("audience", FEDERATED_AUDIENCE);
+                (self.http.get(url.clone()), "value")
+            }
+        };
+        let origin = url.origin().ascii_serialization();
+        let response = request
+            .bearer_auth(token.expose())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| {
+                self.fail(format!(
+                    "cannot reach the OIDC token request URL {origin}: {}",
+                    e.without_url()
+                ))
+            })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| {
+            self.fail(format!(
+                "reading the OIDC token from {origin} failed: {}",
+                e.without_url()
+            ))
+        })?;
+        if !(200..300).contains(&status) {
+            let text: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+            return Err(self.fail(format!(
+                "the OIDC token request to {origin} answered HTTP {status}: {}",
+                text.trim()
+            )));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        match value.get(field).and_then(|v| v.as_str()).map(str::trim) {
+            Some(t) if !t.is_empty() => Ok(t.to_owned()),
+            _ => Err(self.fail(format!(
+                "the OIDC token request to {origin} answered HTTP {status} without a `{field}` token"
+            ))),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl TokenCredential for ClientCredentials {
     async fn get_token(
@@ -125,27 +224,40 @@ impl TokenCredential for ClientCredentials {
             ("client_id", self.client_id.clone()),
             ("scope", scope),
         ];
-        match &self.auth {
-            ClientAuth::Secret(s) => form.push(("client_secret", s.expose().to_owned())),
-            ClientAuth::Assertion(a) => {
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-                ));
-                form.push(("client_assertion", a.expose().to_owned()));
+        let assertion = match &self.auth {
+            ClientAuth::Secret(s) => {
+                form.push(("client_secret", s.expose().to_owned()));
+                None
             }
+            ClientAuth::Assertion(a) => Some(a.expose().trim().to_owned()),
+            ClientAuth::Certificate(cert) => Some(
+                cert.assertion(&self.client_id, url.as_str())
+                    .map_err(|e| self.fail(e))?,
+            ),
             ClientAuth::AssertionFile(path) => {
                 let token = std::fs::read_to_string(path)
                     .map_err(|e| self.fail(format!("reading {}: {e}", path.display())))?;
                 if token.trim().is_empty() {
                     return Err(self.fail(format!("{} is empty", path.display())));
                 }
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-                ));
-                form.push(("client_assertion", token.trim().to_owned()));
+                Some(token.trim().to_owned())
             }
+            ClientAuth::Requested {
+                url,
+                token,
+                ado_service_connection_id,
+            } => Some(
+                self.request_assertion(url, token, ado_service_connection_id.as_deref())
+                    .await?,
+            ),
+        };
+        if let Some(assertion) = assertion {
+            check_jwt_shape(&assertion).map_err(|e| self.fail(e))?;
+            form.push((
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ));
+            form.push(("client_assertion", assertion));
         }
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))

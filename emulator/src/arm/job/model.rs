@@ -513,7 +513,11 @@ impl JobRecord {
                 "jobServiceType": "Studio",
                 // No `&tid=`: azure-ai-ml 1.35.2 appends it itself
                 // (`JobOperations._append_tid_to_studio_url`, `TID_FMT = "&tid={}"`).
-                "endpoint": format!("https://ml.azure.com/runs/{}?wsid={wsid}", self.name),
+                "endpoint": format!(
+                    "https://{}/runs/{}?wsid={wsid}",
+                    app.config.cloud.studio_host(),
+                    self.name
+                ),
             }),
         );
         out.insert(
