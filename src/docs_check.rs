@@ -53,6 +53,20 @@ fn every_attribute_is_described_and_documented() {
             &format!("{}.", r.type_name()),
             &mut gaps,
         );
+        if let Some(identity) = r.identity() {
+            if !page.contains("identity = {") {
+                gaps.push(format!("{}: no import-by-identity example", r.type_name()));
+            }
+            for a in identity.identity_schema().attributes {
+                if !page.contains(&format!("`{}`", a.name)) {
+                    gaps.push(format!(
+                        "{}: identity {} not in docs",
+                        r.type_name(),
+                        a.name
+                    ));
+                }
+            }
+        }
     }
     for d in p.data_sources() {
         let page = read(&format!("docs/data-sources/{}.md", d.type_name()));

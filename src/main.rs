@@ -7,6 +7,7 @@ mod data_sources;
 #[cfg(test)]
 mod docs_check;
 mod functions;
+mod identity;
 mod ids;
 mod iso8601;
 mod ownership;

@@ -51,6 +51,9 @@ impl Resource<ClaraClient> for Environment {
     fn type_name(&self) -> &'static str {
         "azureml_environment"
     }
+    fn identity(&self) -> Option<&dyn clara_framework::ResourceIdentity> {
+        Some(self)
+    }
 
     fn schema(&self) -> Schema {
         Schema::new(
@@ -599,5 +602,18 @@ mod tests {
             None
         );
         assert_eq!(parse_rendered_conda(&format!("{text}# edited\n")), None);
+    }
+}
+
+// ---- identity (Terraform >= 1.12): the parts of the ARM id ----
+impl clara_framework::ResourceIdentity for Environment {
+    fn identity_schema(&self) -> clara_framework::IdentitySchema {
+        crate::identity::arm_schema("The environment name.", Some("The environment version."))
+    }
+    fn identity_of(&self, state: &Value) -> Option<Value> {
+        crate::identity::arm_identity(&self.identity_schema(), state.get("id"), "environments")
+    }
+    fn import_id(&self, identity: &Value) -> Result<String, String> {
+        crate::identity::arm_import_id(identity, "environments", true)
     }
 }

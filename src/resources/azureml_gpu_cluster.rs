@@ -126,6 +126,9 @@ impl Resource<ClaraClient> for GpuCluster {
     fn type_name(&self) -> &'static str {
         "azureml_gpu_cluster"
     }
+    fn identity(&self) -> Option<&dyn clara_framework::ResourceIdentity> {
+        Some(self)
+    }
 
     fn schema(&self) -> Schema {
         Schema::new(
@@ -1072,5 +1075,18 @@ mod tests {
                 .get("userAccountCredentials")
                 .is_none()
         );
+    }
+}
+
+// ---- identity (Terraform >= 1.12): the parts of the ARM id ----
+impl clara_framework::ResourceIdentity for GpuCluster {
+    fn identity_schema(&self) -> clara_framework::IdentitySchema {
+        crate::identity::arm_schema("The compute (cluster) name.", None)
+    }
+    fn identity_of(&self, state: &Value) -> Option<Value> {
+        crate::identity::arm_identity(&self.identity_schema(), state.get("id"), "computes")
+    }
+    fn import_id(&self, identity: &Value) -> Result<String, String> {
+        crate::identity::arm_import_id(identity, "computes", false)
     }
 }

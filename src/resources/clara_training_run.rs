@@ -241,6 +241,9 @@ impl Resource<ClaraClient> for TrainingRun {
     fn type_name(&self) -> &'static str {
         "clara_training_run"
     }
+    fn identity(&self) -> Option<&dyn clara_framework::ResourceIdentity> {
+        Some(self)
+    }
 
     fn schema(&self) -> Schema {
         let input = Block::new("A job input.")
@@ -1989,5 +1992,18 @@ mod tests {
         assert!(!valid_job_name("../computes/gpu"));
         assert!(!valid_job_name(""));
         assert!(valid_job_name("clara-0123abcd"));
+    }
+}
+
+// ---- identity (Terraform >= 1.12): the parts of the ARM id ----
+impl clara_framework::ResourceIdentity for TrainingRun {
+    fn identity_schema(&self) -> clara_framework::IdentitySchema {
+        crate::identity::arm_schema("The job name.", None)
+    }
+    fn identity_of(&self, state: &Value) -> Option<Value> {
+        crate::identity::arm_identity(&self.identity_schema(), state.get("id"), "jobs")
+    }
+    fn import_id(&self, identity: &Value) -> Result<String, String> {
+        crate::identity::arm_import_id(identity, "jobs", false)
     }
 }

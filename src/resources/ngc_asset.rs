@@ -108,6 +108,9 @@ impl Resource<ClaraClient> for NgcAsset {
     fn type_name(&self) -> &'static str {
         "ngc_asset"
     }
+    fn identity(&self) -> Option<&dyn clara_framework::ResourceIdentity> {
+        Some(self)
+    }
 
     fn schema(&self) -> Schema {
         Schema::new(
@@ -1000,4 +1003,17 @@ async fn archive_data_asset(client: &ClaraClient, id: &str) -> Result<(), String
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+// ---- identity (Terraform >= 1.12): datastore + path (+ workspace) ----
+impl clara_framework::ResourceIdentity for NgcAsset {
+    fn identity_schema(&self) -> clara_framework::IdentitySchema {
+        crate::identity::datastore_schema()
+    }
+    fn identity_of(&self, state: &Value) -> Option<Value> {
+        crate::identity::datastore_identity(&self.identity_schema(), state)
+    }
+    fn import_id(&self, identity: &Value) -> Result<String, String> {
+        crate::identity::datastore_import_id(identity)
+    }
 }

@@ -22,7 +22,8 @@ pub use clara_tfplugin::{Type, Value};
 pub use diag::{AttrPath, Diagnostics};
 pub use function::{Function, FunctionError, Parameter};
 pub use resource::{
-    ApplyRequest, DataSource, PlanLedger, PlanRequest, Provider, Resource, TimeoutDefaults,
+    ApplyRequest, DataSource, IdentityAttribute, IdentitySchema, PlanLedger, PlanRequest, Provider,
+    Resource, ResourceIdentity, TimeoutDefaults,
 };
 pub use schema::{
     Attribute, Block, ModifierRequest, NestedBlock, Nesting, PlanAction, PlanModifier, Schema,

@@ -118,6 +118,10 @@ pub trait Resource<C: Send + Sync + 'static>: Send + Sync {
         );
         Value::Null
     }
+    /// Some(..) when the type declares a resource identity (Terraform >= 1.12).
+    fn identity(&self) -> Option<&dyn ResourceIdentity> {
+        None
+    }
     /// Rewrites raw JSON state written by an older schema version.
     fn upgrade_state(
         &self,
@@ -154,5 +158,90 @@ pub trait Provider: Send + Sync + 'static {
     /// Provider-defined functions (`provider::<name>::<function>`), served without configuration.
     fn functions(&self) -> Vec<Arc<dyn Function>> {
         Vec::new()
+    }
+}
+
+/// One attribute of a resource identity (always a string here).
+#[derive(Debug, Clone)]
+pub struct IdentityAttribute {
+    pub name: &'static str,
+    /// Must be given in `import { identity = {…} }`; otherwise optional there.
+    pub required_for_import: bool,
+    pub description: &'static str,
+}
+
+/// The identity schema of a resource type (Terraform >= 1.12): a small, permanent object
+/// naming the remote object, versioned apart from the resource schema.
+#[derive(Debug, Clone)]
+pub struct IdentitySchema {
+    pub version: i64,
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+impl IdentitySchema {
+    pub fn new(version: i64) -> Self {
+        IdentitySchema {
+            version,
+            attributes: Vec::new(),
+        }
+    }
+    pub fn required(mut self, name: &'static str, description: &'static str) -> Self {
+        self.attributes.push(IdentityAttribute {
+            name,
+            required_for_import: true,
+            description,
+        });
+        self
+    }
+    pub fn optional(mut self, name: &'static str, description: &'static str) -> Self {
+        self.attributes.push(IdentityAttribute {
+            name,
+            required_for_import: false,
+            description,
+        });
+        self
+    }
+    /// The identity's object type: every attribute a string.
+    pub fn object_type(&self) -> clara_tfplugin::Type {
+        clara_tfplugin::Type::object(
+            self.attributes
+                .iter()
+                .map(|a| (a.name, clara_tfplugin::Type::String)),
+        )
+    }
+    /// An identity object from (name, value) pairs; attributes not given are null.
+    pub fn value<'a>(&self, parts: impl IntoIterator<Item = (&'a str, String)>) -> Value {
+        let mut obj: std::collections::BTreeMap<String, Value> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.to_string(), Value::Null))
+            .collect();
+        for (k, v) in parts {
+            obj.insert(k.to_string(), Value::String(v));
+        }
+        Value::Object(obj)
+    }
+}
+
+/// A resource's identity, like terraform-plugin-framework's `ResourceWithIdentity` (+
+/// `…WithUpgradeIdentity`); a resource opts in through [`Resource::identity`]. The
+/// framework returns the identity on every read, create, update and import, and turns
+/// `import { identity = {…} }` into an import id for [`Resource::import`].
+pub trait ResourceIdentity: Send + Sync {
+    fn identity_schema(&self) -> IdentitySchema;
+    /// The identity of the object a (known) state describes; `None` when the state
+    /// lacks the parts (e.g. not yet created).
+    fn identity_of(&self, state: &Value) -> Option<Value>;
+    /// The import id an identity names, or a message naming the attribute that is wrong.
+    /// Every part must be validated before it is joined into an id.
+    fn import_id(&self, identity: &Value) -> Result<String, String>;
+    /// Rewrites raw JSON identity stored under an older identity version.
+    fn upgrade_identity(
+        &self,
+        _from_version: i64,
+        identity: serde_json::Value,
+        _diags: &mut Diagnostics,
+    ) -> serde_json::Value {
+        identity
     }
 }

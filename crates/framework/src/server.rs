@@ -128,6 +128,38 @@ impl<P: Provider> ProviderServer<P> {
         c
     }
 
+    /// The identity to answer with for `state`: the resource's own reading of it, or
+    /// `known` (what Terraform sent) when that names the same object (ARM ids ignore case)
+    /// or the state says nothing. `None` for types without identity and null states.
+    fn identity_for(
+        &self,
+        entry: &ResourceEntry<P::Client>,
+        state: &Value,
+        known: &Value,
+    ) -> Option<pb::ResourceIdentityData> {
+        let id = entry.resource.identity()?;
+        if state.is_null() {
+            return None;
+        }
+        let ty = id.identity_schema().object_type();
+        let fresh = id.identity_of(state).filter(Value::is_wholly_known);
+        let chosen = match fresh {
+            Some(f) if !known.is_null() && same_identity(&f, known) => known.clone(),
+            Some(f) => f,
+            None if known.is_wholly_known() => known.clone(),
+            None => Value::Null,
+        };
+        wire::identity(Some(chosen), &ty)
+    }
+
+    fn identity_type(&self, entry: &ResourceEntry<P::Client>) -> Type {
+        entry
+            .resource
+            .identity()
+            .map(|i| i.identity_schema().object_type())
+            .unwrap_or_else(|| Type::object(Vec::<(String, Type)>::new()))
+    }
+
     /// Runs one provider operation under its timeout and the Stop signal. Dropping the
     /// future on either is what cancels in-flight HTTP calls and waits.
     async fn guarded<T>(
@@ -202,6 +234,22 @@ fn call(f: &dyn Function, args: &[pb::DynamicValue]) -> Result<pb::DynamicValue,
             "{} produced a value that does not match its return type: {e}",
             f.name()
         ))),
+    }
+}
+
+/// Two identities name the same object: equal attribute by attribute, ignoring ASCII case.
+fn same_identity(a: &Value, b: &Value) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            a.len() == b.len()
+                && a.iter().all(
+                    |(k, v)| match (v.as_str(), b.get(k).and_then(Value::as_str)) {
+                        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+                        _ => b.get(k).is_some_and(|w| w == v),
+                    },
+                )
+        }
+        _ => a == b,
     }
 }
 
@@ -354,7 +402,69 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         &self,
         _req: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
-        Ok(Response::new(Default::default()))
+        let identity_schemas = self
+            .resources
+            .iter()
+            .filter_map(|(n, e)| {
+                let schema = e.resource.identity()?.identity_schema();
+                Some((n.to_string(), wire::identity_schema(&schema)))
+            })
+            .collect();
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas,
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        req: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
+        let req = req.into_inner();
+        let entry = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::new();
+        let mut upgraded = None;
+        match entry.resource.identity() {
+            None => diags.error(
+                "Resource identity not supported",
+                format!("{} declares no resource identity.", req.type_name),
+            ),
+            Some(id) => {
+                let schema = id.identity_schema();
+                let ty = schema.object_type();
+                let raw = req.raw_identity.map(|r| r.json).unwrap_or_default();
+                match serde_json::from_slice::<serde_json::Value>(&raw) {
+                    Err(e) => diags.error(
+                        "Unreadable identity",
+                        format!(
+                            "The stored identity of this {} is not valid JSON: {e}",
+                            req.type_name
+                        ),
+                    ),
+                    Ok(json) => {
+                        let json = if req.version < schema.version {
+                            id.upgrade_identity(req.version, json, &mut diags)
+                        } else {
+                            json
+                        };
+                        match Value::from_json(&json, &ty) {
+                            Ok(v) => {
+                                upgraded = Some(pb::ResourceIdentityData {
+                                    identity_data: Some(wire::encode(&v, &ty)),
+                                })
+                            }
+                            Err(e) => {
+                                diags.error("Identity does not match its schema", e.to_string())
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Response::new(pb::upgrade_resource_identity::Response {
+            upgraded_identity: upgraded,
+            diagnostics: diag_response(diags),
+        }))
     }
 
     async fn prepare_provider_config(
@@ -475,6 +585,11 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let entry = self.resource(&req.type_name)?;
         let mut diags = Diagnostics::new();
         let current = wire::decode(req.current_state.as_ref(), &entry.ty, &mut diags);
+        let current_identity = wire::decode_identity(
+            req.current_identity.as_ref(),
+            &self.identity_type(entry),
+            &mut diags,
+        );
         let mut new_state = current.clone();
         if !diags.has_errors()
             && !current.is_null()
@@ -507,10 +622,12 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 };
             }
         }
+        let new_identity = self.identity_for(entry, &new_state, &current_identity);
         Ok(Response::new(pb::read_resource::Response {
             new_state: Some(wire::encode(&new_state, &entry.ty)),
             diagnostics: diag_response(diags),
             private: req.private,
+            new_identity,
             ..Default::default()
         }))
     }
@@ -525,6 +642,11 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let prior = wire::decode(req.prior_state.as_ref(), &entry.ty, &mut diags);
         let proposed = wire::decode(req.proposed_new_state.as_ref(), &entry.ty, &mut diags);
         let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
+        let prior_identity = wire::decode_identity(
+            req.prior_identity.as_ref(),
+            &self.identity_type(entry),
+            &mut diags,
+        );
         if diags.has_errors() {
             return Ok(Response::new(pb::plan_resource_change::Response {
                 diagnostics: diag_response(diags),
@@ -565,6 +687,14 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         if !diags.has_errors() {
             self.ledger.record(&req.type_name, &change.planned);
         }
+        // An update keeps the object, so its identity; a create or replacement plans one
+        // only when every part is known now (otherwise apply reports it).
+        let keeps = !prior.is_null() && change.requires_replace.is_empty();
+        let planned_identity = self.identity_for(
+            entry,
+            &change.planned,
+            if keeps { &prior_identity } else { &Value::Null },
+        );
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: Some(wire::encode(&change.planned, &entry.ty)),
             requires_replace: change
@@ -574,6 +704,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 .collect(),
             planned_private: req.prior_private,
             diagnostics: diag_response(diags),
+            planned_identity,
             ..Default::default()
         }))
     }
@@ -588,6 +719,11 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let prior = wire::decode(req.prior_state.as_ref(), &entry.ty, &mut diags);
         let planned = wire::decode(req.planned_state.as_ref(), &entry.ty, &mut diags);
         let config = wire::decode(req.config.as_ref(), &entry.ty, &mut diags);
+        let planned_identity = wire::decode_identity(
+            req.planned_identity.as_ref(),
+            &self.identity_type(entry),
+            &mut diags,
+        );
         let mut new_state = prior.clone();
         let defaults = entry
             .resource
@@ -652,10 +788,12 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
             }
             diags.extend(op_diags);
         }
+        let new_identity = self.identity_for(entry, &new_state, &planned_identity);
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state: Some(wire::encode(&new_state, &entry.ty)),
             private: req.planned_private,
             diagnostics: diag_response(diags),
+            new_identity,
             ..Default::default()
         }))
     }
@@ -668,14 +806,41 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
         let entry = self.resource(&req.type_name)?;
         let mut diags = Diagnostics::new();
         let mut imported = Vec::new();
-        if let Some(client) = self.client(&mut diags) {
+        let identity = wire::decode_identity(
+            req.identity.as_ref(),
+            &self.identity_type(entry),
+            &mut diags,
+        );
+        // `import { identity = {…} }` sends an empty id and the identity.
+        let id = match entry.resource.identity() {
+            Some(i) if req.id.is_empty() && !identity.is_null() => {
+                i.import_id(&identity).unwrap_or_else(|e| {
+                    diags.error("Invalid import identity", e);
+                    String::new()
+                })
+            }
+            None if req.id.is_empty() && !identity.is_null() => {
+                diags.error(
+                    "Import by identity not supported",
+                    format!(
+                        "{} declares no resource identity; import it by id.",
+                        req.type_name
+                    ),
+                );
+                String::new()
+            }
+            _ => req.id.clone(),
+        };
+        if !diags.has_errors()
+            && let Some(client) = self.client(&mut diags)
+        {
             let mut op_diags = Diagnostics::new();
             let state = self
                 .guarded(
                     "Import",
                     Duration::from_secs(300),
                     &mut diags,
-                    entry.resource.import(&client, &req.id, &mut op_diags),
+                    entry.resource.import(&client, &id, &mut op_diags),
                 )
                 .await;
             let failed = op_diags.has_errors();
@@ -684,6 +849,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderServer<P> {
                 imported.push(pb::import_resource_state::ImportedResource {
                     type_name: req.type_name.clone(),
                     state: Some(wire::encode(&state, &entry.ty)),
+                    identity: self.identity_for(entry, &state, &identity),
                     ..Default::default()
                 });
             }

@@ -142,3 +142,36 @@ pub fn function(f: &dyn Function) -> pb::Function {
         deprecation_message: String::new(),
     }
 }
+
+pub fn identity_schema(s: &crate::resource::IdentitySchema) -> pb::ResourceIdentitySchema {
+    pb::ResourceIdentitySchema {
+        version: s.version,
+        identity_attributes: s
+            .attributes
+            .iter()
+            .map(|a| pb::resource_identity_schema::IdentityAttribute {
+                name: a.name.to_string(),
+                r#type: Type::String.to_json_bytes(),
+                required_for_import: a.required_for_import,
+                optional_for_import: !a.required_for_import,
+                description: a.description.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// An identity for the wire; `None` for a null one.
+pub fn identity(v: Option<Value>, ty: &Type) -> Option<pb::ResourceIdentityData> {
+    v.filter(|v| !v.is_null())
+        .map(|v| pb::ResourceIdentityData {
+            identity_data: Some(encode(&v, ty)),
+        })
+}
+
+pub fn decode_identity(
+    d: Option<&pb::ResourceIdentityData>,
+    ty: &Type,
+    diags: &mut Diagnostics,
+) -> Value {
+    decode(d.and_then(|d| d.identity_data.as_ref()), ty, diags)
+}
