@@ -181,59 +181,46 @@ ensure_azurite() {
 }
 
 # ---------------------------------------------------------------------------------------
-# azureml (Microsoft's Python SDK, used as an oracle by the tests)
+# Python oracles: one venv each from a hash-locked requirements file (cp311 wheels).
 
-ensure_azureml() {
-  local venv=$TOOLS/azureml-venv req=$ROOT/scripts/python/azureml-requirements.txt py=${PYTHON:-python3} want
-  [[ -f $req ]] || die "$req missing"
+# ensure_locked_venv VENV REQUIREMENTS WHAT IMPORTS: (re)installs VENV when the requirements'
+# content changed (the stamp names it), checks that IMPORTS import, prints the venv's python.
+ensure_locked_venv() {
+  local venv=$TOOLS/$1 req=$2 what=$3 imports=$4 py=${PYTHON:-python3} want
   want=$(sha256sum "$req" | cut -d' ' -f1)
   lock_tools
   if [[ ! -x $venv/bin/python || "$(cat "$venv/.requirements-sha256" 2>/dev/null)" != "$want" ]]; then
-    command -v "$py" >/dev/null 2>&1 || die "$py not found; the azureml oracle needs Python 3.11"
+    command -v "$py" >/dev/null 2>&1 || die "$py not found; the $what oracle needs Python 3.11"
     "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' ||
       die "$py is not Python 3.11; the locked wheels in ${req#"$ROOT"/} are cp311"
-    log "installing azure-ai-ml (locked, ${req#"$ROOT"/}) into ${venv#"$ROOT"/}"
+    log "installing $what (locked, ${req#"$ROOT"/}) into ${venv#"$ROOT"/}"
     local t0=$SECONDS
     rm -rf "$venv"
     "$py" -m venv "$venv" || die "'$py -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)"
     "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
       --require-hashes --no-deps --only-binary=:all: -r "$req" >&2 ||
       die "pip install -r ${req#"$ROOT"/} failed"
-    "$venv/bin/python" -c 'import azure.ai.ml, azure.identity' >&2 || die "azure-ai-ml does not import"
+    "$venv/bin/python" -c "import $imports" >&2 || die "$what does not import"
     printf '%s\n' "$want" >"$venv/.requirements-sha256"
-    log "azure-ai-ml installed in $((SECONDS - t0))s"
+    log "$what installed in $((SECONDS - t0))s"
   fi
-  log "azureml python: $venv/bin/python"
+  log "$what python: $venv/bin/python"
   printf '%s\n' "$venv/bin/python"
 }
 
-# ---------------------------------------------------------------------------------------
-# ngcsdk (oracle test)
+# azureml: Microsoft's Python SDK, the oracle of tests/oracle_azureml.rs.
+ensure_azureml() {
+  local req=$ROOT/scripts/python/azureml-requirements.txt
+  [[ -f $req ]] || die "$req missing"
+  ensure_locked_venv azureml-venv "$req" azure-ai-ml 'azure.ai.ml, azure.identity'
+}
 
+# ngcsdk: NVIDIA's client, the oracle of tests/oracle_ngcsdk.rs.
 ensure_ngcsdk() {
-  local venv=$TOOLS/ngcsdk-venv req=$ROOT/scripts/python/ngcsdk-requirements.txt py=${PYTHON:-python3} want
+  local req=$ROOT/scripts/python/ngcsdk-requirements.txt
   [[ -f $req ]] || die "$req missing"
   grep -qx "ngcsdk==$NGCSDK_VERSION \\\\" "$req" || die "$req does not pin ngcsdk==$NGCSDK_VERSION"
-  want=$(sha256sum "$req" | cut -d' ' -f1)
-  lock_tools
-  # The stamp names the requirements' content: editing the pins reinstalls.
-  if [[ ! -x $venv/bin/python || "$(cat "$venv/.requirements-sha256" 2>/dev/null)" != "$want" ]]; then
-    command -v "$py" >/dev/null 2>&1 || die "$py not found; the ngcsdk oracle needs Python 3.11"
-    "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' ||
-      die "$py is not Python 3.11; the locked wheels in ${req#"$ROOT"/} are cp311"
-    log "installing ngcsdk==$NGCSDK_VERSION (locked, ${req#"$ROOT"/}) into ${venv#"$ROOT"/}"
-    local t0=$SECONDS
-    rm -rf "$venv"
-    "$py" -m venv "$venv" || die "'$py -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)"
-    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
-      --require-hashes --no-deps --only-binary=:all: -r "$req" >&2 ||
-      die "pip install -r ${req#"$ROOT"/} failed"
-    "$venv/bin/python" -c 'import ngcsdk, registry.api.models' >&2 || die "ngcsdk does not import"
-    printf '%s\n' "$want" >"$venv/.requirements-sha256"
-    log "ngcsdk installed in $((SECONDS - t0))s"
-  fi
-  log "ngcsdk python: $venv/bin/python (ngcsdk $NGCSDK_VERSION)"
-  printf '%s\n' "$venv/bin/python"
+  ensure_locked_venv ngcsdk-venv "$req" "ngcsdk==$NGCSDK_VERSION" 'ngcsdk, registry.api.models'
 }
 
 case ${1:-terraform} in
