@@ -286,9 +286,6 @@ impl Resource<ClaraClient> for Environment {
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                 .collect()
         });
-        if m.tags.is_none() && current.get("tags").as_map().is_some_and(|t| t.is_empty()) {
-            m.tags = Some(BTreeMap::new());
-        }
         if m.name.is_empty() {
             // Imported: fill what the id and body say.
             if let Ok(c) = ChildId::parse(

@@ -703,9 +703,6 @@ impl GpuCluster {
             allocation_state: s(&aml["allocationState"]),
             current_node_count: aml["currentNodeCount"].as_i64(),
         };
-        if m.tags.is_none() && base.tags.as_ref().is_some_and(|t| t.is_empty()) {
-            m.tags = base.tags.clone();
-        }
         // What the region's size list says: GPUs, the canonical spelling of an imported size
         // and the cost bound. The plan's values are kept while nothing they depend on moved.
         let same_shape = base.vm_size.eq_ignore_ascii_case(&m.vm_size)
